@@ -1,0 +1,171 @@
+"""The `georeg` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+import psycopg
+
+from georeg.cluster import ClusterError, ensure_password, managed_cluster, wait_for
+from georeg.config import Settings
+from georeg.database import make_engine, migrate
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    """Print a step with its duration, so long set-up shows progress."""
+    click.echo(f"… {label}", err=True)
+    started = time.perf_counter()
+    yield
+    click.echo(f"✓ {label}（{time.perf_counter() - started:.1f} 秒）", err=True)
+
+
+def fail(message: str) -> None:
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """georeg：农产品质量安全网格化监管空间登记系统。"""
+    ctx.obj = Settings()
+
+
+@main.group()
+def db() -> None:
+    """项目自带的 PostgreSQL + PostGIS 数据库。"""
+
+
+@db.command("up")
+@click.pass_obj
+def db_up(settings: Settings) -> None:
+    """初始化（如需要）并启动数据库。"""
+    if settings.database_url:
+        wait_for(settings.libpq_url().replace("+psycopg", ""), seconds=10)
+        click.echo(f"使用外部数据库 GEOREG_DATABASE_URL：{settings.libpq_url()}")
+        return
+    cluster = managed_cluster(settings)
+    try:
+        if not cluster.initialised:
+            with step(f"初始化数据库集群 {cluster.data_dir}"):
+                cluster.init(password=ensure_password(settings.state_dir))
+        with step(f"启动 PostgreSQL（端口 {cluster.port}，套接字 {cluster.socket_dir}）"):
+            cluster.start()
+        if cluster.create_database(settings.db_name):
+            click.echo(f"已创建数据库 {settings.db_name}", err=True)
+    except ClusterError as e:
+        fail(str(e))
+    click.echo(settings.libpq_url())
+
+
+@db.command("down")
+@click.pass_obj
+def db_down(settings: Settings) -> None:
+    """停止数据库。"""
+    if settings.database_url:
+        click.echo("外部数据库不由 georeg 管理。")
+        return
+    managed_cluster(settings).stop()
+    click.echo("数据库已停止。")
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(settings: Settings) -> None:
+    """数据库是否在运行。"""
+    if settings.database_url:
+        target = settings.libpq_url()
+    else:
+        cluster = managed_cluster(settings)
+        if not cluster.running():
+            click.echo("未运行（georeg db up 启动）")
+            sys.exit(3)
+        target = f"{cluster.data_dir}，端口 {cluster.port}"
+    try:
+        with psycopg.connect(settings.libpq_url(), connect_timeout=3) as conn:
+            version = conn.execute("SELECT postgis_lib_version()").fetchone()
+            click.echo(f"运行中：{target}；PostGIS {version[0] if version else '?'}")
+    except psycopg.Error as e:
+        click.echo(f"运行中：{target}（PostGIS 尚未安装：{type(e).__name__}）")
+
+
+@db.command("url")
+@click.pass_obj
+def db_url(settings: Settings) -> None:
+    """打印连接地址（psql、QGIS 可用）。"""
+    click.echo(settings.libpq_url())
+
+
+@main.command("migrate")
+@click.pass_obj
+def migrate_cmd(settings: Settings) -> None:
+    """按顺序应用 sql/ 下尚未应用的迁移。"""
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    applied = migrate(engine)
+    for m in applied:
+        click.echo(f"已应用 {m.version}_{m.name}")
+    click.echo(f"数据库结构已是最新（本次应用 {len(applied)} 个迁移）")
+
+
+@main.group("load")
+def load() -> None:
+    """载入参考数据。"""
+
+
+@load.command("anxi-2023")
+@click.option("--seed", default=1, show_default=True, help="演示网格的随机种子")
+@click.pass_obj
+def load_anxi(settings: Settings, seed: int) -> None:
+    """安溪县 2023 年：24 个乡镇、账号、年度目标与快检任务、演示边界与网格。"""
+    from georeg.keys import pii_cipher, token_secret
+    from importers import anxi
+
+    pii_cipher(settings, create=True)
+    token_secret(settings, create=True)
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with step("载入安溪县 2023 年参考数据"), engine.begin() as conn:
+        counts = anxi.load(conn, demo_password=settings.demo_password, seed=seed)
+    click.echo("乡镇 {townships}，演示边界 {boundaries}，新网格 {grids}，年度目标 {plan_targets} 项，"
+               "新账号 {accounts_created}".format(**counts))
+    click.echo(anxi.ATTRIBUTION)
+
+
+@main.command("demo-data")
+@click.option("--seed", default=2023, show_default=True, type=int)
+@click.option("--scale", type=click.Choice(["county", "province"]), default="county",
+              show_default=True)
+@click.pass_obj
+def demo_data(settings: Settings, seed: int, scale: str) -> None:
+    """生成可复现的演示数据（生产主体、农户、地块）。"""
+    from georeg import demo
+    from georeg.keys import pii_cipher
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    report = demo.generate(engine, seed=seed, scale=scale,
+                           cipher=pii_cipher(settings, create=True), progress=step)
+    for key, value in report.items():
+        click.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="默认 127.0.0.1")
+@click.option("--port", default=None, type=int, help="默认 8000")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """启动 API 与地图服务。"""
+    import uvicorn
+
+    from api.app import create_app
+
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"georeg 服务：http://{host}:{port}/ （接口文档 /docs）", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Settings, by concern, read from GEOREG_* environment variables (never at import time)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def _checkout_tag(root: Path) -> str:
+    """Short, stable tag of a checkout, so two clones on one machine never share a cluster."""
+    return hashlib.sha1(str(root).encode()).hexdigest()[:8]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GEOREG_", extra="ignore")
+
+    # A server of your own: when set, the project-managed cluster is not used at all.
+    database_url: str | None = None
+    # Where the project keeps its state (cluster, keys) for an ordinary user.
+    state_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / ".georeg")
+    db_port: int | None = None
+    db_name: str = "georeg"
+    db_user: str = "georeg"
+    pool_size: int = 16
+
+    pii_key: str | None = None
+    secret_key: str | None = None
+    token_minutes: int = 8 * 60
+    demo_password: str = "georeg-demo"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @cached_property
+    def tag(self) -> str:
+        return _checkout_tag(self.state_dir.resolve())
+
+    @property
+    def cluster_port(self) -> int:
+        # Derived from the checkout so that a CI clone and a working tree can run side by side.
+        return self.db_port or 54320 + int(self.tag, 16) % 600
+
+    @property
+    def runs_as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    @property
+    def cluster_dir(self) -> Path:
+        # PostgreSQL refuses to run as root; then the `postgres` user owns the cluster, which
+        # must live where that user can reach it (a checkout may sit in a private home).
+        if self.runs_as_root:
+            return Path("/var/lib/georeg") / self.tag
+        return self.state_dir / "cluster"
+
+    @property
+    def socket_dir(self) -> Path:
+        # Unix socket paths are limited to 107 bytes: keep them short and out of the checkout.
+        return Path("/tmp") / f"georeg-{os.geteuid()}-{self.tag}"
+
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return (
+            f"postgresql+psycopg://{self.db_user}@/{self.db_name}"
+            f"?host={self.socket_dir}&port={self.cluster_port}"
+        )
+
+    def libpq_url(self) -> str:
+        """The same server as a plain libpq URL (psql, QGIS, ogr2ogr)."""
+        return self.url().replace("postgresql+psycopg://", "postgresql://", 1)

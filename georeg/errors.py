@@ -1,0 +1,96 @@
+"""Domain errors. The API maps each class to an HTTP status in one table (api/errors.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    code: str
+    message: str  # zh-CN; never echoes a submitted ID or phone number
+
+
+class GeoregError(Exception):
+    code = "error"
+    title = "请求无法处理"
+
+    def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None) -> None:
+        self.detail = detail or self.title
+        self.errors = errors or []
+        super().__init__(self.detail)
+
+
+class InvalidInput(GeoregError):
+    code = "invalid_input"
+    title = "提交的数据有误"
+
+
+class OutsideTownship(InvalidInput):
+    code = "outside_township"
+    title = "位置超出所属乡镇范围"
+
+
+class NotFound(GeoregError):
+    code = "not_found"
+    title = "未找到"
+
+
+class Conflict(GeoregError):
+    code = "conflict"
+    title = "与已有记录冲突"
+
+
+class Unauthorized(GeoregError):
+    code = "unauthorized"
+    title = "未登录或登录已过期"
+
+
+class Forbidden(GeoregError):
+    code = "forbidden"
+    title = "无权操作"
+
+
+class DatabaseUnavailable(GeoregError):
+    code = "database_unavailable"
+    title = "数据库暂时不可用"
+
+
+class DatabaseFault(GeoregError):
+    code = "internal_error"
+    title = "服务器内部错误"
+
+
+# Database constraint name -> (error class, field, code, zh-CN message). Constraints live in
+# sql/; this table turns their violations into answers a user can act on.
+CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
+    "entity_within_township": (OutsideTownship, "location", "outside_township",
+                               "主体位置不在所属乡镇范围内"),
+    "entity_in_some_township": (OutsideTownship, "location", "outside_all_townships",
+                                "位置不在任何已登记乡镇范围内"),
+    "plot_within_township": (OutsideTownship, "geometry", "outside_township",
+                             "地块超出所属乡镇范围"),
+    "plot_geom_valid": (InvalidInput, "geometry", "invalid_geometry", "几何图形无效（如自相交）"),
+    "plot_geom_type": (InvalidInput, "geometry", "geometry_type", "地块只能是点或面"),
+    "plot_commodity_fkey": (InvalidInput, "commodity", "unknown_commodity", "未知的农产品品种"),
+    "plot_entity_id_fkey": (NotFound, "entity_id", "unknown_entity", "主体不存在"),
+    "entity_township_code_fkey": (InvalidInput, "township_code", "unknown_township",
+                                  "未知的乡镇代码"),
+    "entity_uscc_key": (Conflict, "uscc", "duplicate", "该统一社会信用代码已登记"),
+    "entity_resident_id_hash_key": (Conflict, "resident_id", "duplicate", "该身份证号已登记"),
+    "entity_smallholder_is_person": (InvalidInput, "uscc", "not_allowed",
+                                     "农户为自然人，不填写统一社会信用代码"),
+    "entity_resident_id_person": (InvalidInput, "resident_id", "not_allowed",
+                                  "只有农户登记身份证号"),
+    "account_username_key": (Conflict, "username", "duplicate", "账号已存在"),
+    "grid_one_version_at_a_time": (Conflict, "valid_from", "overlapping_version",
+                                   "同一网格编码的有效期重叠"),
+}
+
+
+def from_constraint(name: str | None) -> GeoregError | None:
+    if name is None or name not in CONSTRAINT_ERRORS:
+        return None
+    cls, field, code, message = CONSTRAINT_ERRORS[name]
+    return cls(message, [FieldError(field, code, message)])

@@ -1,0 +1,1 @@
+"""Townships and grids: boundaries, demo generation, spatial assignment."""

@@ -1,0 +1,1 @@
+"""Importers: reference data and, later, boundaries, patrols and bulk registry files."""

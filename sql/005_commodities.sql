@@ -1,0 +1,25 @@
+-- The commodity reference list (SPEC.md): the 13 key risk varieties, the 8 provenance-collection
+-- products, tea (the county's main crop) and the rest of Anxi's usual mix.
+INSERT INTO commodity (slug, name_zh, name_en, category, key_risk, provenance_key) VALUES
+    ('tea',                '茶叶',   'tea',                  'tea',       false, false),
+    ('cowpea',             '豇豆',   'cowpea',               'vegetable', true,  true),
+    ('chinese_chive',      '韭菜',   'Chinese chive',        'vegetable', true,  true),
+    ('celery',             '芹菜',   'celery',               'vegetable', true,  true),
+    ('chicken_egg',        '鸡蛋',   'chicken egg',          'egg',       true,  true),
+    ('black_bone_chicken', '乌鸡',   'black-bone chicken',   'poultry',   true,  true),
+    ('beef_cattle',        '肉牛',   'beef cattle',          'livestock', true,  true),
+    ('mutton_sheep_goat',  '肉羊',   'mutton sheep/goat',    'livestock', true,  true),
+    ('live_pig',           '生猪',   'live pig',             'livestock', false, true),
+    ('tea_tree_mushroom',  '茶树菇', 'tea-tree mushroom',    'mushroom',  true,  false),
+    ('agaricus_blazei',    '姬松茸', 'Agaricus blazei',      'mushroom',  true,  false),
+    ('bamboo_fungus',      '竹荪',   'bamboo fungus',        'mushroom',  true,  false),
+    ('quail_egg',          '鹌鹑蛋', 'quail egg',            'egg',       true,  false),
+    ('pigeon_egg',         '鸽子蛋', 'pigeon egg',           'egg',       true,  false),
+    ('goose_egg',          '鹅蛋',   'goose egg',            'egg',       true,  false),
+    ('leafy_vegetable',    '叶菜类', 'leafy vegetables',     'vegetable', false, false),
+    ('shiitake',           '香菇',   'shiitake',             'mushroom',  false, false),
+    ('rice',               '水稻',   'rice',                 'grain',     false, false),
+    ('sweet_potato',       '甘薯',   'sweet potato',         'grain',     false, false),
+    ('pomelo',             '柚子',   'pomelo',               'fruit',     false, false),
+    ('broiler_chicken',    '肉鸡',   'broiler chicken',      'poultry',   false, false),
+    ('duck',               '肉鸭',   'duck',                 'poultry',   false, false);
