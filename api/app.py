@@ -1,0 +1,45 @@
+"""The app factory: nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api import errors
+from api.routers import auth, entities, health, plots, townships
+from georeg import __version__
+from georeg.config import Settings
+from georeg.database import make_engine
+from georeg.keys import pii_cipher, token_secret
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(title="georeg 农产品质量安全网格化监管", version=__version__,
+                  description="生产主体、农户与地块的空间登记；坐标为 WGS 84（EPSG:4326）。",
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size)
+    app.state.cipher = pii_cipher(settings)
+    app.state.token_secret = token_secret(settings)
+    errors.register(app)
+    for router in (health.router, auth.router, townships.router, entities.producers,
+                   entities.smallholders, plots.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

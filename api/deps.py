@@ -1,0 +1,62 @@
+"""Dependencies as Annotated aliases: the engine, the signed-in account, the PII cipher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Connection
+
+from georeg.accounts import Account, get_account
+from georeg.config import Settings
+from georeg.database import transaction
+from georeg.errors import Unauthorized
+from georeg.pii import PiiCipher
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def db(request: Request) -> Iterator[Connection]:
+    """One transaction per request: committed when the handler returns, rolled back on error."""
+    with transaction(request.app.state.engine) as conn:
+        yield conn
+
+
+def cipher(request: Request) -> PiiCipher:
+    return request.app.state.cipher
+
+
+def issue_token(request: Request, account: Account) -> tuple[str, int]:
+    state = request.app.state
+    seconds = state.settings.token_minutes * 60
+    claims = {"sub": str(account.id), "role": account.role.value,
+              "exp": datetime.now(UTC) + timedelta(seconds=seconds)}
+    return jwt.encode(claims, state.token_secret, algorithm="HS256"), seconds
+
+
+def current_account(request: Request, conn: Annotated[Connection, Depends(db)],
+                    token: Annotated[str | None, Depends(oauth2)]) -> Account:
+    if not token:
+        raise Unauthorized("请先登录（POST /api/v1/auth/token）")
+    try:
+        claims = jwt.decode(token, request.app.state.token_secret, algorithms=["HS256"])
+        account = get_account(conn, int(claims["sub"]))
+    except (jwt.PyJWTError, KeyError, ValueError) as e:
+        raise Unauthorized("登录凭证无效或已过期") from e
+    if account is None:
+        raise Unauthorized("账号不存在或已停用")
+    return account
+
+
+Db = Annotated[Connection, Depends(db)]
+CurrentAccount = Annotated[Account, Depends(current_account)]
+Cipher = Annotated[PiiCipher, Depends(cipher)]
+AppSettings = Annotated[Settings, Depends(settings)]

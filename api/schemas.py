@@ -1,0 +1,88 @@
+"""Request bodies. Geometry is RFC 7946 GeoJSON (geojson-pydantic checks its structure;
+GEOS and the database check validity and townships)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from geojson_pydantic import MultiPolygon, Point, Polygon
+from pydantic import BaseModel, ConfigDict, Field
+
+TownshipCode = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12 位统计用区划代码")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=500)]
+ProducerKind = Literal["enterprise", "cooperative", "family_farm", "large_grower", "buyer"]
+PlotGeometry = Annotated[Point | Polygon | MultiPolygon, Field(discriminator="type")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def fields_set(self) -> dict[str, Any]:
+        """Only the fields the client sent (PATCH semantics), geometry as plain GeoJSON."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            out[name] = value.model_dump(exclude_none=True) if isinstance(value, BaseModel) \
+                else value
+        return out
+
+
+class ProducerCreate(_Body):
+    name: Name
+    kind: ProducerKind
+    uscc: str | None = Field(None, description="统一社会信用代码（企业、合作社必填）")
+    legal_representative: Text | None = None
+    contact_name: Text | None = None
+    phone: str | None = Field(None, description="联系电话（个人信息，加密保存，默认脱敏显示）")
+    village: Text | None = None
+    address: Text | None = None
+    township_code: TownshipCode | None = Field(None, description="不填则按位置判定")
+    location: Point = Field(description="主要生产场所（WGS 84 经纬度）")
+
+
+class ProducerUpdate(_Body):
+    name: Name | None = None
+    kind: ProducerKind | None = None
+    uscc: str | None = None
+    legal_representative: Text | None = None
+    contact_name: Text | None = None
+    phone: str | None = None
+    village: Text | None = None
+    address: Text | None = None
+    township_code: TownshipCode | None = None
+    location: Point | None = None
+
+
+class SmallholderCreate(_Body):
+    name: Name
+    resident_id: str = Field(description="身份证号（个人信息，加密保存，默认脱敏显示）")
+    phone: str | None = None
+    village: Text | None = None
+    address: Text | None = None
+    township_code: TownshipCode | None = None
+    location: Point
+
+
+class SmallholderUpdate(_Body):
+    name: Name | None = None
+    resident_id: str | None = None
+    phone: str | None = None
+    village: Text | None = None
+    address: Text | None = None
+    township_code: TownshipCode | None = None
+    location: Point | None = None
+
+
+class PlotCreate(_Body):
+    commodity: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="品种代码，如 tea、cowpea")
+    name: Text | None = None
+    geometry: PlotGeometry
+    area_mu: float | None = Field(None, ge=0, description="面积（亩）；面状地块由几何计算")
+
+
+class PlotUpdate(_Body):
+    commodity: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text | None = None
+    geometry: PlotGeometry | None = None
+    area_mu: float | None = Field(None, ge=0)
