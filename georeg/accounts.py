@@ -48,7 +48,8 @@ class Account:
         return self.township_code is None
 
     def may_write(self, township_code: str) -> bool:
-        return self.role in WRITE_ROLES and (self.county_wide or self.township_code == township_code)
+        in_scope = self.county_wide or self.township_code == township_code
+        return self.role in WRITE_ROLES and in_scope
 
     @property
     def sees_pii(self) -> bool:

@@ -130,8 +130,8 @@ def load_anxi(settings: Settings, seed: int) -> None:
     engine = make_engine(settings.url(), pool_size=1, interactive=False)
     with step("载入安溪县 2023 年参考数据"), engine.begin() as conn:
         counts = anxi.load(conn, demo_password=settings.demo_password, seed=seed)
-    click.echo("乡镇 {townships}，演示边界 {boundaries}，新网格 {grids}，年度目标 {plan_targets} 项，"
-               "新账号 {accounts_created}".format(**counts))
+    click.echo("乡镇 {townships}，演示边界 {boundaries}，新网格 {grids}，"
+               "年度目标 {plan_targets} 项，新账号 {accounts_created}".format(**counts))
     click.echo(anxi.ATTRIBUTION)
 
 

@@ -69,7 +69,8 @@ class Cluster:
 
     def init(self, password: str | None = None) -> None:
         if not (PG_BIN / "initdb").exists():
-            raise ClusterError(f"找不到 {PG_BIN}/initdb：请先安装 postgresql-15-postgis-3（make setup）")
+            raise ClusterError(
+                f"找不到 {PG_BIN}/initdb：请先安装 postgresql-15-postgis-3（make setup）")
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self._own(self.root)
         args: list[str | Path] = [
@@ -109,7 +110,8 @@ class Cluster:
     def running(self) -> bool:
         if not self.initialised:
             return False
-        return self._run(PG_BIN / "pg_ctl", "status", "-D", self.data_dir, check=False).returncode == 0
+        status = self._run(PG_BIN / "pg_ctl", "status", "-D", self.data_dir, check=False)
+        return status.returncode == 0
 
     def start(self) -> None:
         if self.running():

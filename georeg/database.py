@@ -116,6 +116,7 @@ def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[Migration]:
             # The raw driver runs a multi-statement script as is (no parameter parsing of '%').
             conn.connection.driver_connection.execute(m.sql)  # type: ignore[union-attr]
             conn.execute(text("INSERT INTO schema_migration (version, name, checksum) "
-                              "VALUES (:v, :n, :c)"), {"v": m.version, "n": m.name, "c": m.checksum})
+                              "VALUES (:v, :n, :c)"),
+                         {"v": m.version, "n": m.name, "c": m.checksum})
             applied.append(m)
     return applied
