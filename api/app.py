@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from api import errors
 from api.routers import auth, entities, health, plots, townships
 from georeg import __version__
+from georeg.clock import Clock, system_clock
 from georeg.config import Settings
 from georeg.database import make_engine
 from georeg.keys import pii_cipher, token_secret
@@ -18,7 +19,8 @@ from georeg.keys import pii_cipher, token_secret
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
+    """The app; `clock` (Asia/Shanghai) decides today's date for grids and tokens."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="生产主体、农户与地块的空间登记；坐标为 WGS 84（EPSG:4326）。",
                   lifespan=lifespan)
     app.state.settings = settings
+    app.state.clock = clock
     app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size)
     app.state.cipher = pii_cipher(settings)
     app.state.token_secret = token_secret(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Annotated
 
 import jwt
@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
 from georeg.accounts import Account, get_account
+from georeg.clock import today
 from georeg.config import Settings
 from georeg.database import transaction
 from georeg.errors import Unauthorized
@@ -26,7 +27,7 @@ def settings(request: Request) -> Settings:
 
 def db(request: Request) -> Iterator[Connection]:
     """One transaction per request: committed when the handler returns, rolled back on error."""
-    with transaction(request.app.state.engine) as conn:
+    with transaction(request.app.state.engine, today(request.app.state.clock)) as conn:
         yield conn
 
 
@@ -38,7 +39,7 @@ def issue_token(request: Request, account: Account) -> tuple[str, int]:
     state = request.app.state
     seconds = state.settings.token_minutes * 60
     claims = {"sub": str(account.id), "role": account.role.value,
-              "exp": datetime.now(UTC) + timedelta(seconds=seconds)}
+              "exp": state.clock().astimezone(UTC) + timedelta(seconds=seconds)}
     return jwt.encode(claims, state.token_secret, algorithm="HS256"), seconds
 
 
@@ -47,7 +48,11 @@ def current_account(request: Request, conn: Annotated[Connection, Depends(db)],
     if not token:
         raise Unauthorized("请先登录（POST /api/v1/auth/token）")
     try:
-        claims = jwt.decode(token, request.app.state.token_secret, algorithms=["HS256"])
+        # Expiry is checked against the app's clock (injectable), not the library's.
+        claims = jwt.decode(token, request.app.state.token_secret, algorithms=["HS256"],
+                            options={"verify_exp": False, "require": ["exp", "sub"]})
+        if claims["exp"] <= request.app.state.clock().timestamp():
+            raise Unauthorized("登录已过期，请重新登录")
         account = get_account(conn, int(claims["sub"]))
     except (jwt.PyJWTError, KeyError, ValueError) as e:
         raise Unauthorized("登录凭证无效或已过期") from e

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -58,8 +59,12 @@ def translated_errors() -> Iterator[None]:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
+def transaction(engine: Engine, today: date | None = None) -> Iterator[Connection]:
+    """A transaction; `today` (Asia/Shanghai) is what the database's georeg_today() returns."""
     with translated_errors(), engine.begin() as conn:
+        if today is not None:
+            conn.execute(text("SELECT set_config('georeg.today', :d, true)"),
+                         {"d": today.isoformat()})
         yield conn
 
 

@@ -31,11 +31,17 @@ CREATE TABLE grid (
 CREATE INDEX grid_boundary_gist ON grid USING gist (boundary);
 CREATE INDEX grid_township ON grid (township_code);
 
+-- Today in China Standard Time. A transaction may set `georeg.today` (the application's
+-- injectable clock, used by tests); otherwise the server's clock decides.
+CREATE FUNCTION georeg_today() RETURNS date LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('georeg.today', true), '')::date,
+                    (now() AT TIME ZONE 'Asia/Shanghai')::date)
+$$;
+
 -- Grids in force today; assignments of entities and plots use these.
 CREATE VIEW current_grid AS
 SELECT * FROM grid
-WHERE valid_from <= (now() AT TIME ZONE 'Asia/Shanghai')::date
-  AND (valid_to IS NULL OR valid_to > (now() AT TIME ZONE 'Asia/Shanghai')::date);
+WHERE valid_from <= georeg_today() AND (valid_to IS NULL OR valid_to > georeg_today());
 
 CREATE TABLE grid_staff (
     grid_id    bigint NOT NULL REFERENCES grid (id) ON DELETE CASCADE,

@@ -296,3 +296,49 @@ def test_credit_clerk_reads_but_does_not_write(
     assert client.get("/api/v1/producers", headers=clerk).status_code == 200
     assert_problem(client.post("/api/v1/producers", headers=clerk,
                                json=producer_body(engine, CANNEI)), 403)
+
+
+def test_grid_assignment_follows_the_version_valid_on_the_injected_day(
+        settings: Settings, engine: Engine) -> None:
+    """A grid closed on 2023-07-01 and replaced: a site registered in June goes to the old
+    version, one registered in August to the new one (the clock is injected)."""
+    from datetime import datetime
+
+    from georeg.clock import fixed_clock
+
+    with engine.begin() as conn:
+        old = conn.execute(text(
+            "UPDATE grid SET valid_to = DATE '2023-07-01' WHERE code = "
+            "(SELECT min(code) FROM grid WHERE township_code = :t) RETURNING id, code"),
+            {"t": CANNEI}).one()
+        new_id = conn.execute(text(
+            "INSERT INTO grid (code, township_code, name, boundary, valid_from) "
+            "SELECT code, township_code, name || '（调整后）', boundary, DATE '2023-07-01' "
+            "FROM grid WHERE id = :id RETURNING id"), {"id": old.id}).scalar()
+        lon, lat = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(boundary) AS p FROM grid "
+            "WHERE id = :id) x"), {"id": old.id}).one()
+    site = {"type": "Point", "coordinates": [lon, lat]}
+    grids = {}
+    for month, serial in ((6, 1), (8, 2)):
+        app = create_app(settings, clock=fixed_clock(datetime(2023, month, 15, 9)))
+        with TestClient(app) as c:
+            r = c.post("/api/v1/producers", headers=login(c, "admin"),
+                       json=producer_body(engine, CANNEI, serial) | {"location": site})
+            assert r.status_code == 201, r.text
+            grids[month] = r.json()["properties"]["grid_id"]
+            assert r.json()["properties"]["grid_code"] == old.code  # the code stays stable
+    assert grids == {6: old.id, 8: new_id}
+
+
+def test_expired_tokens_are_refused(settings: Settings) -> None:
+    from datetime import datetime
+
+    from georeg.clock import fixed_clock
+
+    with TestClient(create_app(settings, clock=fixed_clock(datetime(2023, 1, 1, 8)))) as c:
+        headers = login(c, "admin")
+        assert c.get("/api/v1/auth/me", headers=headers).status_code == 200
+    later = fixed_clock(datetime(2023, 1, 2, 8))  # more than 8 hours on
+    with TestClient(create_app(settings, clock=later)) as c:
+        assert_problem(c.get("/api/v1/auth/me", headers=headers), 401)
