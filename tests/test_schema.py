@@ -97,3 +97,21 @@ def test_grid_versions_of_one_code_cannot_overlap(engine: Engine) -> None:
         conn.execute(text("""
             INSERT INTO grid (code, township_code, name, boundary, valid_from)
             SELECT code, township_code, name, boundary, DATE '2024-01-01' FROM grid LIMIT 1"""))
+
+
+def test_demo_grids_are_reproducible_from_the_seed(engine: Engine) -> None:
+    from grids.demo import generate_grids
+
+    township = "350524113000"
+    fingerprint = text("SELECT md5(string_agg(code || ST_AsText(boundary), ',' ORDER BY code)) "
+                       "FROM grid WHERE township_code = :t")
+    with engine.begin() as conn:
+        original = conn.execute(fingerprint, {"t": township}).scalar()
+        results = {}
+        for seed in (1, 2):
+            conn.execute(text("DELETE FROM grid WHERE township_code = :t"), {"t": township})
+            assert generate_grids(conn, codes=[township], seed=seed, valid_from="2023-01-01") > 0
+            results[seed] = conn.execute(fingerprint, {"t": township}).scalar()
+        assert generate_grids(conn, codes=[township], seed=1, valid_from="2023-01-01") == 0
+    assert results[1] == original  # the template was loaded with seed 1
+    assert results[2] != original
