@@ -263,3 +263,22 @@ def test_convert_geojson_with_real_transform() -> None:
 def test_convert_geojson_unknown_type() -> None:
     with pytest.raises(ValueError):
         convert_geojson_geometry({"type": "Circle", "coordinates": [0, 0]}, _shift)
+
+
+def test_array_functions_match_the_scalar_ones_point_by_point() -> None:
+    import numpy as np
+
+    from georeg import coords
+
+    rng = np.random.default_rng(7)
+    lon = np.concatenate([rng.uniform(73, 135, 300), [0.0, -70.0, 151.2]])
+    lat = np.concatenate([rng.uniform(18, 53, 300), [0.0, -33.9, -33.9]])
+    for name in ("gcj02_to_wgs84", "bd09_to_wgs84", "wgs84_to_gcj02", "bd09_to_gcj02"):
+        xs, ys = getattr(coords, f"{name}_array")(lon, lat)
+        scalar = getattr(coords, name)
+        expected = np.array([scalar(x, y) for x, y in zip(lon, lat, strict=True)])
+        assert np.allclose(xs, expected[:, 0], atol=1e-12, rtol=0)
+        assert np.allclose(ys, expected[:, 1], atol=1e-12, rtol=0)
+    # outside China: unchanged
+    xs, ys = coords.gcj02_to_wgs84_array(lon[-3:], lat[-3:])
+    assert (xs == lon[-3:]).all() and (ys == lat[-3:]).all()
