@@ -22,18 +22,18 @@ __all__ = [
     "PointFn",
     "bd09_to_gcj02",
     "bd09_to_gcj02_array",
-    "bd09_to_wgs84_array",
-    "gcj02_to_bd09_array",
-    "gcj02_to_wgs84_array",
-    "wgs84_to_bd09_array",
-    "wgs84_to_gcj02_array",
     "bd09_to_wgs84",
+    "bd09_to_wgs84_array",
     "convert_geojson_geometry",
     "gcj02_to_bd09",
+    "gcj02_to_bd09_array",
     "gcj02_to_wgs84",
+    "gcj02_to_wgs84_array",
     "out_of_china",
     "wgs84_to_bd09",
+    "wgs84_to_bd09_array",
     "wgs84_to_gcj02",
+    "wgs84_to_gcj02_array",
 ]
 
 PointFn = Callable[[float, float], tuple[float, float]]
