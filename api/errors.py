@@ -22,14 +22,20 @@ from georeg.errors import (
     Forbidden,
     GeoregError,
     InvalidInput,
+    MalformedRequest,
     NotFound,
+    PayloadTooLarge,
     Unauthorized,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[GeoregError], int] = {
     InvalidInput: 422,
+    MalformedRequest: 400,
+    UnsupportedMediaType: 415,
+    PayloadTooLarge: 413,
     NotFound: 404,
     Conflict: 409,
     Unauthorized: 401,

@@ -47,6 +47,10 @@ class Account:
     def county_wide(self) -> bool:
         return self.township_code is None
 
+    @property
+    def writes(self) -> bool:
+        return self.role in WRITE_ROLES
+
     def may_write(self, township_code: str) -> bool:
         in_scope = self.county_wide or self.township_code == township_code
         return self.role in WRITE_ROLES and in_scope

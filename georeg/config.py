@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     token_minutes: int = 8 * 60
     demo_password: str = "georeg-demo"
 
+    # provenance collection flags
+    collection_max_accuracy_m: float = 30.0
+    collection_far_from_plots_m: float = 5000.0
+
     host: str = "127.0.0.1"
     port: int = 8000
 

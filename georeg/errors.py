@@ -32,6 +32,21 @@ class OutsideTownship(InvalidInput):
     title = "位置超出所属乡镇范围"
 
 
+class MalformedRequest(GeoregError):
+    code = "malformed_request"
+    title = "请求内容无法解析"
+
+
+class UnsupportedMediaType(GeoregError):
+    code = "unsupported_media_type"
+    title = "内容类型不受支持"
+
+
+class PayloadTooLarge(GeoregError):
+    code = "payload_too_large"
+    title = "提交的内容过大"
+
+
 class NotFound(GeoregError):
     code = "not_found"
     title = "未找到"
