@@ -152,6 +152,57 @@ def demo_data(settings: Settings, seed: int, scale: str) -> None:
         click.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
 
 
+@main.group("report")
+def report() -> None:
+    """报表（由数据计算得出）。"""
+
+
+@report.command("provenance")
+@click.option("--year", type=int, default=None, help="年度（默认：最近一个有采集任务的年度）")
+@click.option("--county", default=None, help="6 位县级代码，如 350524")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "xlsx", "json"]),
+              default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="写入文件（xlsx 必须指定）")
+@click.pass_obj
+def report_provenance(settings: Settings, year: int | None, county: str | None, fmt: str,
+                      output: str | None) -> None:
+    """产地溯源采集完成情况：乡镇 × 8 个重点品种。"""
+    import json
+
+    from georeg.clock import today
+    from georeg.export import to_csv, to_xlsx
+    from georeg.reports.provenance import COLUMNS, latest_year, provenance_report
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    as_of = today()
+    with engine.connect() as conn:
+        year = year or latest_year(conn, as_of)
+        rows = provenance_report(conn, year=year, as_of=as_of, county=county)
+    if fmt == "xlsx":
+        if not output:
+            fail("xlsx 格式请用 -o 指定输出文件")
+        data = to_xlsx(rows, COLUMNS, title=f"{year}年产地溯源采集")
+    elif fmt == "csv":
+        data = to_csv(rows, COLUMNS)
+    elif fmt == "json":
+        data = json.dumps(rows, ensure_ascii=False, default=str, indent=1).encode()
+    else:
+        lines = [f"{year} 年产地溯源采集完成情况（截至 {as_of}）"]
+        for r in rows:
+            if r["entities"]:
+                lines.append(f"{r['township_name']:<6}{r['commodity_name']:<5}"
+                             f"{r['collected']:>5}/{r['entities']:<5}"
+                             f"{r['percent_complete']:>6}%  {r['status_label']}")
+        data = ("\n".join(lines) + "\n").encode()
+    if output:
+        with open(output, "wb") as f:
+            f.write(data)
+        click.echo(f"已写入 {output}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+
+
 @main.command("serve")
 @click.option("--host", default=None, help="默认 127.0.0.1")
 @click.option("--port", default=None, type=int, help="默认 8000")
@@ -167,5 +218,23 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
+def run() -> None:
+    """Entry point: known failures end with a readable message and a non-zero exit."""
+    from sqlalchemy.exc import OperationalError
+
+    from georeg.database import MigrationChanged
+    from georeg.errors import GeoregError
+
+    try:
+        main(standalone_mode=True)
+    except MigrationChanged as e:
+        fail(str(e))
+    except GeoregError as e:
+        details = "；".join(f"{x.field}：{x.message}" for x in e.errors)
+        fail(e.detail + (f"（{details}）" if details else ""))
+    except OperationalError:
+        fail("无法连接数据库：请先运行 georeg db up，或检查 GEOREG_DATABASE_URL")
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -261,8 +261,9 @@ ON CONFLICT (client_uuid, content_hash) DO NOTHING
 
 _REJECTIONS = """
 INSERT INTO site_point_rejection (client_uuid, content_hash, entity_id, township_code, commodity,
-                                  reasons, collector_id)
-SELECT i.client_uuid, i.content_hash, e.id, e.township_code, c.slug, i.reasons, :collector
+                                  collected_at, reasons, collector_id)
+SELECT i.client_uuid, i.content_hash, e.id, e.township_code, c.slug, i.collected_at, i.reasons,
+       :collector
 FROM incoming i
 LEFT JOIN entity e ON e.id = i.entity_id
 LEFT JOIN commodity c ON c.slug = i.commodity

@@ -50,6 +50,7 @@ CREATE TABLE site_point_rejection (
     entity_id     bigint,
     township_code char(12),
     commodity     text,
+    collected_at  timestamptz,
     reasons       text[] NOT NULL,
     collector_id  bigint REFERENCES account (id),
     received_at   timestamptz NOT NULL DEFAULT now(),
