@@ -51,6 +51,8 @@ REJECTION_MESSAGES = {
     "invalid_time": ("collected_at", "采集时间格式无效"),
     "invalid_accuracy": ("accuracy_m", "定位精度应为非负数（米）"),
     "out_of_scope": ("entity_id", "该主体不在本账号的管辖乡镇"),
+    "ambiguous_entity": ("entity_name", "同名主体不止一个：请改用主体编号或统一社会信用代码"),
+    "invalid_record": ("record", "记录内容有误"),
 }
 
 
@@ -69,6 +71,7 @@ class Submission:
     accuracy_m: float | None = None
     note: str | None = None
     reasons: list[str] = field(default_factory=list)
+    extra_errors: list[FieldError] = field(default_factory=list)  # from file parsing
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def _check(s: Submission) -> None:
         s.client_uuid = None
     if s.client_uuid is None:
         s.reasons.append("invalid_client_uuid")
-    if s.entity_id is None and "unknown_entity" not in s.reasons:
+    if s.entity_id is None and not s.reasons:
         s.reasons.append("missing_entity")
     if s.x is not None and s.y is not None and not (math.isfinite(s.x) and math.isfinite(s.y)):
         s.reasons.append("invalid_coordinates")
@@ -337,7 +340,7 @@ def ingest(conn: Connection, subs: list[Submission], *, crs: str, collector: Acc
         if i in reasons:
             outcomes.append(Outcome(s.record, s.client_uuid, "rejected", errors=[
                 FieldError(REJECTION_MESSAGES[r][0], r, REJECTION_MESSAGES[r][1])
-                for r in reasons[i]]))
+                for r in reasons[i] if r != "invalid_record"] + s.extra_errors))
         elif i in existing:
             r = existing[i]
             outcomes.append(Outcome(s.record, s.client_uuid,

@@ -6,10 +6,10 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from sqlalchemy import text
 
-from api.deps import CurrentAccount, Db, settings
+from api.deps import Cipher, CurrentAccount, Db, settings
 from georeg import collection
 from georeg.collection import FLAG_LABELS, MAX_BATCH, Submission, Thresholds
 from georeg.crs import normalize_crs
@@ -22,6 +22,8 @@ from georeg.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from importers.point_files import PointFileError, read_point_file
+from importers.points import to_submissions
 
 router = APIRouter(prefix="/collections", tags=["产地溯源信息采集"])
 
@@ -135,6 +137,32 @@ async def upload_points(request: Request, account: CurrentAccount, conn: Db,
     outcomes = collection.ingest(conn, subs, crs=crs_code, collector=account,
                                  thresholds=thresholds(request))
     return {"crs": crs_code, "summary": collection.summary(outcomes),
+            "results": [o.as_dict() for o in outcomes]}
+
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@router.post("/files", summary="上传外业点位文件（GeoJSON、CSV、XLSX、GPX、KML）")
+async def upload_file(request: Request, account: CurrentAccount, conn: Db, cipher: Cipher,
+                      file: Annotated[UploadFile, File(description="点位文件")],
+                      crs: Annotated[str, Form()] = "wgs84") -> dict[str, Any]:
+    if not account.writes:
+        raise Forbidden("本账号不能上传点位")
+    crs_code = normalize_crs(crs)
+    data = await file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise PayloadTooLarge("文件超过 50 MB，请分批上传",
+                              [FieldError("file", "too_large", "文件过大")])
+    try:
+        records = read_point_file(data, file.filename or "")
+    except PointFileError as e:
+        raise InvalidInput(e.message, [FieldError("file", e.code, e.message)]) from e
+    # The whole file in this request's one transaction: a failure stores nothing.
+    subs = to_submissions(conn, records, cipher=cipher)
+    outcomes = collection.ingest(conn, subs, crs=crs_code, collector=account, source="file",
+                                 thresholds=thresholds(request))
+    return {"file": file.filename, "crs": crs_code, "summary": collection.summary(outcomes),
             "results": [o.as_dict() for o in outcomes]}
 
 
