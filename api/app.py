@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.routers import auth, collections, entities, health, plots, reports, townships
+from api.routers import (
+    auth,
+    collections,
+    entities,
+    grids,
+    health,
+    patrols,
+    plots,
+    reports,
+    townships,
+)
 from georeg import __version__
 from georeg.clock import Clock, system_clock
 from georeg.config import Settings
@@ -38,7 +48,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.state.token_secret = token_secret(settings)
     errors.register(app)
     for router in (health.router, auth.router, townships.router, entities.producers,
-                   entities.smallholders, plots.router, collections.router, reports.router):
+                   entities.smallholders, plots.router, collections.router, reports.router,
+                   grids.router, patrols.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/", include_in_schema=False)

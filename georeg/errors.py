@@ -101,6 +101,18 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
     "account_username_key": (Conflict, "username", "duplicate", "账号已存在"),
     "grid_one_version_at_a_time": (Conflict, "valid_from", "overlapping_version",
                                    "同一网格编码的有效期重叠"),
+    "patrol_not_in_future": (InvalidInput, "patrolled_at", "in_future", "巡查时间不能晚于今天"),
+    "patrol_entity_id_fkey": (InvalidInput, "entity_id", "unknown_entity", "主体不存在"),
+    "patrol_problem_has_findings": (InvalidInput, "findings", "required",
+                                    "发现问题时须填写问题描述"),
+    "certificate_not_in_future": (InvalidInput, "issued_on", "in_future",
+                                  "开证日期不能晚于今天"),
+    "certificate_entity_id_fkey": (InvalidInput, "entity_id", "unknown_entity", "主体不存在"),
+    "certificate_entity_id_batch_no_key": (Conflict, "batch_no", "duplicate",
+                                           "该主体的批次号已登记"),
+    "certificate_trace_code_key": (Conflict, "trace_code", "duplicate", "追溯码已被使用"),
+    "certificate_commodity_fkey": (InvalidInput, "commodity", "unknown_commodity",
+                                   "未知的农产品品种"),
 }
 
 

@@ -77,7 +77,8 @@ def test_grids_cover_each_township_without_overlap(engine: Engine) -> None:
     with engine.connect() as conn:
         per_township = conn.execute(text("""
             SELECT t.code, count(g.id) AS grids,
-                   ST_Area(ST_SymDifference(t.boundary, ST_Union(g.boundary))::geography) AS gap,
+                   ST_Area(ST_SymDifference(t.boundary, ST_Union(g.boundary, 1e-9), 1e-9)
+                           ::geography) AS gap,
                    bool_and(g.code LIKE t.code || '___') AS coded
             FROM township t JOIN grid g ON g.township_code = t.code
             GROUP BY t.code, t.boundary""")).all()
@@ -86,7 +87,7 @@ def test_grids_cover_each_township_without_overlap(engine: Engine) -> None:
             WHERE ST_Area(ST_Intersection(a.boundary, b.boundary)::geography) > 1""")).scalar()
     assert len(per_township) == 24
     assert all(3 <= r.grids <= 8 and r.coded for r in per_township)
-    assert all(r.gap < 1e5 for r in per_township)  # m2: floating-point slivers only
+    assert all(r.gap < 1 for r in per_township)  # m2
     assert overlaps == 0
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import CurrentAccount, Db
 from georeg.clock import today
 from georeg.export import Columns, to_csv, to_xlsx
+from georeg.reports.patrols import COLUMNS as PATROL_COLUMNS
+from georeg.reports.patrols import parse_month, patrol_report
 from georeg.reports.provenance import COLUMNS, latest_year, provenance_report
 
 router = APIRouter(prefix="/reports", tags=["报表"])
@@ -44,3 +46,19 @@ def provenance(request: Request, conn: Db, account: CurrentAccount,
     if download is not None:
         return download
     return {"year": year, "as_of": as_of.isoformat(), "rows": rows}
+
+
+@router.get("/patrols", summary="巡查、赋码与合格证进度（按乡镇，对照年度目标）")
+def patrols(request: Request, conn: Db, account: CurrentAccount,
+            month: Annotated[str | None, Query(description="YYYY-MM；默认本月")] = None,
+            county: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+            format: Format = "json") -> Any:
+    as_of: date = today(request.app.state.clock)
+    year, mon = parse_month(month) if month else (as_of.year, as_of.month)
+    rows = patrol_report(conn, year=year, month=mon, as_of=as_of, county=county)
+    download = table_response(rows, PATROL_COLUMNS, format, f"patrols-{year}-{mon:02d}",
+                              f"{year}年{mon}月巡查进度")
+    if download is not None:
+        return download
+    return {"month": f"{year}-{mon:02d}", "as_of": as_of.isoformat(), "rows": rows,
+            "behind": [r["township_name"] for r in rows if r["behind"]]}

@@ -1,0 +1,108 @@
+"""Grid management: boundaries, topology, staff and workload, re-assignment."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentAccount, Db
+from api.geojson import collection, feature
+from georeg.accounts import Account, Role
+from georeg.clock import today
+from georeg.errors import FieldError, Forbidden, InvalidInput
+from grids import boundaries, generate, reassign, staff, topology
+from importers.boundary_files import BoundaryFileError, read_boundary_file
+
+router = APIRouter(prefix="/grids", tags=["网格管理"])
+TownshipQuery = Annotated[str | None, Query(pattern=r"^[0-9]{12}$")]
+COUNTY_ROLES = (Role.admin, Role.county_supervisor)
+
+
+def require_county(account: Account) -> None:
+    if account.role not in COUNTY_ROLES:
+        raise Forbidden("只有县级监管员或管理员可以修改边界和网格")
+
+
+class StaffBody(BaseModel):
+    supervisor: str | None = Field(None, max_length=50, description="监管员")
+    assistants: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=20, description="协管员")
+
+
+class GenerateBody(BaseModel):
+    township: str = Field(pattern=r"^[0-9]{12}$")
+    cells: int = Field(ge=1, le=999)
+    valid_from: date | None = None
+
+
+@router.get("/topology", summary="拓扑检查：重叠、缝隙、越界、碎片（面积为平方米）")
+def check(conn: Db, account: CurrentAccount, township: TownshipQuery = None,
+          sliver_m2: Annotated[float, Query(gt=0)] = 1000.0) -> dict[str, Any]:
+    problems = topology.check(conn, township=township, sliver_m2=sliver_m2)
+    return collection([{"type": "Feature", "geometry": p.pop("geometry"), "properties": p}
+                       for p in problems], count=len(problems))
+
+
+@router.get("/workload", summary="网格人员工作量（所辖网格中的主体和地块）")
+def workload(conn: Db, account: CurrentAccount, township: TownshipQuery = None
+             ) -> list[dict[str, Any]]:
+    return staff.workload(conn, township)
+
+
+@router.get("/{grid_id}", summary="单个网格（含人员与统计）")
+def get_grid(conn: Db, account: CurrentAccount, grid_id: Annotated[int, Path()]
+             ) -> dict[str, Any]:
+    return feature(staff.get_grid(conn, grid_id))
+
+
+@router.put("/{grid_id}/staff", summary="设置网格监管员与协管员")
+def put_staff(conn: Db, account: CurrentAccount, grid_id: int, body: StaffBody
+              ) -> dict[str, Any]:
+    grid = staff.get_grid(conn, grid_id)
+    if not account.may_write(grid.township_code) or account.role == Role.collector:
+        raise Forbidden("该网格不在本账号的管辖范围内")
+    staff.set_staff(conn, grid_id, supervisor=body.supervisor, assistants=body.assistants)
+    return feature(staff.get_grid(conn, grid_id))
+
+
+@router.post("/reassign", summary="按现行边界重新归属所有主体、地块和点位")
+def post_reassign(conn: Db, account: CurrentAccount) -> dict[str, Any]:
+    require_county(account)
+    return reassign.reassign(conn)
+
+
+@router.post("/generate", summary="按主体数量均衡地生成乡镇网格")
+def post_generate(request: Request, conn: Db, account: CurrentAccount, body: GenerateBody
+                  ) -> dict[str, Any]:
+    require_county(account)
+    valid_from = body.valid_from or today(request.app.state.clock)
+    return generate.generate(conn, township=body.township, cells=body.cells,
+                             valid_from=valid_from)
+
+
+@router.post("/boundaries", summary="导入乡镇或网格边界（GeoJSON、Shapefile、GeoPackage、KML）")
+async def post_boundaries(
+        request: Request, conn: Db, account: CurrentAccount,
+        file: Annotated[UploadFile, File(description="边界文件；Shapefile 请打包为 zip")],
+        level: Annotated[Literal["township", "grid"], Form()],
+        crs: Annotated[str | None, Form(description="文件未注明坐标系时填写，如 EPSG:4549")] = None,
+        layer: Annotated[str | None, Form()] = None,
+        valid_from: Annotated[date | None, Form()] = None,
+        dry_run: Annotated[bool, Form()] = False) -> dict[str, Any]:
+    require_county(account)
+    suffix = FilePath(file.filename or "upload").suffix.lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = FilePath(tmp) / f"upload{suffix}"
+        path.write_bytes(await file.read())
+        try:
+            features = read_boundary_file(path, crs=crs or None, layer=layer or None)
+        except BoundaryFileError as e:
+            raise InvalidInput(e.message, [FieldError("file", e.code, e.message)]) from e
+    return boundaries.import_boundaries(
+        conn, features, level=level, dry_run=dry_run,
+        valid_from=valid_from or today(request.app.state.clock))

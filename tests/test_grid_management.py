@@ -1,0 +1,233 @@
+"""Grid management: topology, boundary import with versions, re-assignment, generation, staff."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from georeg.clock import fixed_clock
+from georeg.config import Settings
+from georeg.errors import InvalidInput
+from grids import boundaries, generate, reassign, topology
+from importers.boundary_files import read_boundary_file
+from tests.conftest import TEST_PASSWORD
+from tests.helpers import point_in, uscc
+
+CANNEI = "350524113000"
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clock=fixed_clock(datetime(2023, 6, 1, 9)))) as c:
+        yield c
+
+
+def login(client: TestClient, username: str = "admin") -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def grids_of(engine: Engine, township: str = CANNEI) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT id, code, name, boundary, valid_from, valid_to FROM grid "
+            "WHERE township_code = :t ORDER BY code, valid_from"), {"t": township}).all()
+
+
+def geojson_file(tmp_path: Path, features: list[dict[str, Any]], name: str = "b.geojson"
+                 ) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def as_feature(code: str | None, name: str | None, geom: shapely.Geometry) -> dict[str, Any]:
+    return {"type": "Feature", "properties": {"code": code, "name": name},
+            "geometry": shapely.geometry.mapping(geom)}
+
+
+def test_clean_grids_have_no_topology_problems(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert topology.check(conn) == []
+
+
+def test_topology_finds_each_kind_of_problem(engine: Engine) -> None:
+    [first, second, *_] = grids_of(engine)
+    with engine.begin() as conn:
+        # grow the first grid 300 m beyond everything: overlaps its neighbours and the township
+        conn.execute(text("UPDATE grid SET boundary = ST_Multi(ST_Buffer(boundary, 0.003)) "
+                          "WHERE id = :id"), {"id": first.id})
+        # shrink the second (a gap inside the township), leaving a tiny disc where one of its
+        # corners was: a sliver
+        conn.execute(text(
+            "UPDATE grid SET boundary = ST_Multi(ST_Union(ST_Buffer(boundary, -0.002), "
+            "ST_Buffer(ST_StartPoint(ST_ExteriorRing(ST_GeometryN(boundary, 1))), 0.0001))) "
+            "WHERE id = :id"), {"id": second.id})
+        problems = topology.check(conn, township=CANNEI, sliver_m2=500)
+    kinds = {p["kind"] for p in problems}
+    assert kinds == {"overlap", "gap", "crosses_township", "sliver"}
+    crossing = [p for p in problems if p["kind"] == "crosses_township"]
+    assert crossing[0]["grid_code"] == first.code and crossing[0]["area_m2"] > 1e5
+    sliver = next(p for p in problems if p["kind"] == "sliver")
+    assert sliver["grid_code"] == second.code and 0 < sliver["area_m2"] < 500
+    assert all(117 < p["lon"] < 119 and 24 < p["lat"] < 26 for p in problems)
+
+
+def test_changed_grid_closes_the_old_version_and_points_move(
+        engine: Engine, client: TestClient, tmp_path: Path) -> None:
+    admin = login(client)
+    [a, b, *_] = grids_of(engine)
+    with engine.connect() as conn:
+        inside_a_near_b = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_ClosestPoint(a.boundary, "
+            "ST_PointOnSurface(b.boundary)) AS p FROM grid a, grid b "
+            "WHERE a.id = :a AND b.id = :b) x"), {"a": a.id, "b": b.id}).one()
+    # a producer just inside grid a, at its border with b
+    lon, lat = inside_a_near_b
+    with engine.connect() as conn:
+        site = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_ClosestPoint(ST_Buffer(g.boundary, -0.0005),"
+            " ST_SetSRID(ST_MakePoint(:x, :y), 4326)) AS p FROM grid g WHERE id = :a) q"),
+            {"x": lon, "y": lat, "a": a.id}).one()
+    pid = client.post("/api/v1/producers", headers=admin, json={
+        "name": "边界茶厂", "kind": "enterprise", "uscc": uscc(71),
+        "location": {"type": "Point", "coordinates": list(site)}}).json()
+    assert pid["properties"]["grid_code"] == a.code
+    # new boundaries: b takes a 200 m strip of a
+    with engine.connect() as conn:
+        new_a, new_b = conn.execute(text(
+            "SELECT ST_Difference(a.boundary, ST_Buffer(b.boundary, 0.002)), "
+            "ST_Intersection(ST_Union(b.boundary, ST_Buffer(b.boundary, 0.002)), t.boundary) "
+            "FROM grid a, grid b, township t WHERE a.id = :a AND b.id = :b AND t.code = :t"),
+            {"a": a.id, "b": b.id, "t": CANNEI}).one()
+    path = geojson_file(tmp_path, [
+        as_feature(a.code, a.name, shapely.from_wkb(new_a)),
+        as_feature(b.code, b.name, shapely.from_wkb(new_b))])
+    features = read_boundary_file(path)
+    with engine.begin() as conn:
+        dry = boundaries.import_boundaries(conn, features, level="grid",
+                                           valid_from=date(2023, 6, 1), dry_run=True)
+    assert dry["counts"]["changed"] == 2 and len(grids_of(engine)) == len(grids_of(engine))
+    assert len([g for g in grids_of(engine) if g.valid_to]) == 0  # dry run wrote nothing
+
+    r = client.post("/api/v1/grids/boundaries", headers=admin,
+                    data={"level": "grid", "valid_from": "2023-06-01"},
+                    files={"file": ("grids.geojson", path.read_bytes())})
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["counts"]["changed"] == 2
+    moved = report["reassignment"]["entity"]
+    assert {"from": a.code, "to": b.code} in [{"from": m["from"], "to": m["to"]} for m in moved]
+    history = [g for g in grids_of(engine) if g.code == a.code]
+    assert [(g.valid_from, g.valid_to) for g in history] == [
+        (date(2023, 1, 1), date(2023, 6, 1)), (date(2023, 6, 1), None)]
+    got = client.get(f"/api/v1/producers/{pid['id']}", headers=admin).json()
+    assert got["properties"]["grid_code"] == b.code
+
+
+def test_import_refuses_grids_outside_every_township_and_mixed_types(
+        engine: Engine, tmp_path: Path) -> None:
+    far = shapely.box(100.0, 30.0, 100.01, 30.01)
+    path = geojson_file(tmp_path, [as_feature(None, "远方网格", far)])
+    with pytest.raises(InvalidInput) as e, engine.begin() as conn:
+        boundaries.import_boundaries(conn, read_boundary_file(path), level="grid",
+                                     valid_from=date(2023, 6, 1))
+    assert e.value.errors[0].code == "outside_all_townships"
+    mixed = geojson_file(tmp_path, [as_feature("x", "面", shapely.box(118, 25, 118.01, 25.01)),
+                                    as_feature("y", "点", shapely.Point(118, 25))], "m.geojson")
+    with pytest.raises(InvalidInput) as e, engine.begin() as conn:
+        boundaries.import_boundaries(conn, read_boundary_file(mixed), level="grid",
+                                     valid_from=date(2023, 6, 1))
+    assert e.value.errors[0].field == "[2].geometry"
+
+
+def test_township_import_matches_by_name_and_keeps_history(
+        engine: Engine, tmp_path: Path) -> None:
+    with engine.connect() as conn:
+        old = conn.execute(text("SELECT boundary FROM township WHERE code = :t"),
+                           {"t": CANNEI}).scalar()
+    smaller = shapely.from_wkb(old).buffer(-0.001)
+    path = geojson_file(tmp_path, [as_feature(None, "参内镇", smaller),
+                                   as_feature(None, "不存在镇", smaller)])
+    with engine.begin() as conn:
+        report = boundaries.import_boundaries(conn, read_boundary_file(path), level="township",
+                                              valid_from=date(2023, 6, 1))
+        source, kept = conn.execute(text(
+            "SELECT t.boundary_source, (SELECT count(*) FROM township_boundary_history h "
+            "WHERE h.township_code = t.code) FROM township t WHERE code = :t"),
+            {"t": CANNEI}).one()
+    assert [f["action"] for f in report["features"]] == ["changed", "unmatched"]
+    assert report["features"][0]["matched"] == CANNEI
+    assert (source, kept) == ("imported", 1)
+
+
+def test_generated_grids_are_balanced_by_entities(
+        engine: Engine, client: TestClient) -> None:
+    admin = login(client)
+    for serial in range(60):
+        client.post("/api/v1/producers", headers=admin, json={
+            "name": f"生成测试{serial}", "kind": "family_farm",
+            "location": point_in(engine, CANNEI, seed=100 + serial)})
+    r = client.post("/api/v1/grids/generate", headers=admin,
+                    json={"township": CANNEI, "cells": 4})
+    assert r.status_code == 200, r.text
+    assert r.json()["balanced_by"] == "entities"
+    with engine.connect() as conn:
+        counts = conn.execute(text(
+            "SELECT g.code, count(e.id) FROM current_grid g LEFT JOIN entity e ON e.grid_id = g.id"
+            " WHERE g.township_code = :t GROUP BY g.code ORDER BY g.code"), {"t": CANNEI}).all()
+        assert topology.check(conn, township=CANNEI) == []
+    assert len(counts) == 4 and all(n == 15 for _, n in counts)
+
+
+def test_staff_and_workload(engine: Engine, client: TestClient) -> None:
+    admin = login(client)
+    [grid, *_] = grids_of(engine)
+    r = client.put(f"/api/v1/grids/{grid.id}/staff", headers=login(client, "cnx05"),
+                   json={"supervisor": "陈监管", "assistants": ["林协管", "王协管"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["supervisor"] == "陈监管"
+    assert r.json()["properties"]["assistants"] == ["林协管", "王协管"]
+    assert client.put(f"/api/v1/grids/{grid.id}/staff", headers=login(client, "fcz01"),
+                      json={"supervisor": "越权"}).status_code == 403
+    with engine.connect() as conn:
+        site = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface("
+                                 "boundary) p FROM grid WHERE id = :g) q"),
+                            {"g": grid.id}).one()
+    client.post("/api/v1/producers", headers=admin, json={
+        "name": "网格内农场", "kind": "family_farm",
+        "location": {"type": "Point", "coordinates": list(site)}})
+    load = client.get(f"/api/v1/grids/workload?township={CANNEI}", headers=admin).json()
+    chen = next(w for w in load if w["person"] == "陈监管")
+    assert chen["role"] == "supervisor" and chen["entities"] == 1 and chen["grids"] == 1
+    detail = client.get(f"/api/v1/grids/{grid.id}", headers=admin).json()["properties"]
+    assert detail["producer_count"] == 1
+
+
+def test_reassign_is_idempotent(engine: Engine) -> None:
+    with engine.begin() as conn:
+        first = reassign.reassign(conn)
+        second = reassign.reassign(conn)
+    assert second["entity_moved"] == second["plot_moved"] == second["site_point_moved"] == 0
+    assert first["entities_moved_township"] == 0
+
+
+def test_bisect_balances_and_stays_compact() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    xy = np.vstack([rng.normal(0, 1, (500, 2)), rng.normal(8, 0.5, (100, 2))])
+    labels = generate.bisect(xy, 6)
+    assert sorted(np.bincount(labels).tolist()) == [100] * 6
+    # compact: each group's spread is far smaller than the whole frame's
+    spread = [np.ptp(xy[labels == k], axis=0).max() for k in range(6)]
+    assert max(spread) < np.ptp(xy, axis=0).max()
