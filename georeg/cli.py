@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 import psycopg
@@ -220,6 +221,106 @@ def import_points(settings: Settings, file: str, crs: str, username: str, as_jso
                 click.echo(f"  第 {o.record} 条被拒：{why}")
     if total["rejected"]:
         sys.exit(2)
+
+
+@import_.command("boundaries")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--level", type=click.Choice(["township", "grid"]), required=True)
+@click.option("--crs", default=None, help="文件未注明坐标系时必填，如 EPSG:4549")
+@click.option("--layer", default=None, help="GeoPackage/KML 的图层名")
+@click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="新边界的生效日期（默认今天）")
+@click.option("--dry-run", is_flag=True, help="只报告，不写入")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def import_boundaries(settings: Settings, file: str, level: str, crs: str | None,
+                      layer: str | None, valid_from: Any, dry_run: bool, as_json: bool) -> None:
+    """导入乡镇或网格边界：GeoJSON、Shapefile（可为 zip）、GeoPackage、KML。"""
+    import json
+    from pathlib import Path
+
+    from georeg.clock import today
+    from grids.boundaries import import_boundaries as run_import
+    from importers.boundary_files import BoundaryFileError, read_boundary_file
+
+    try:
+        features = read_boundary_file(Path(file), crs=crs, layer=layer)
+    except BoundaryFileError as e:
+        fail(f"{file}：{e.message}")
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with step("导入边界" + ("（试运行）" if dry_run else "")), engine.begin() as conn:
+        report = run_import(conn, features, level=level, dry_run=dry_run,
+                            valid_from=valid_from.date() if valid_from else today())
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, default=str))
+        return
+    from grids.boundaries import ACTION_LABELS
+
+    click.echo("，".join(f"{ACTION_LABELS[k]} {v}" for k, v in report["counts"].items()))
+    for f in report["features"]:
+        if f["action"] in ("invalid", "unmatched") or f.get("note"):
+            why = f.get("note") or "；".join(e["message"] for e in f.get("errors", []))
+            click.echo(f"  第 {f['record']} 个要素（{f['code'] or f['name']}）："
+                       f"{f['action_label']} {why}")
+    if "reassignment" in report:
+        r = report["reassignment"]
+        click.echo(f"重新归属：主体 {r['entity_moved']}，地块 {r['plot_moved']}，"
+                   f"点位 {r['site_point_moved']}")
+
+
+@main.group("grids")
+def grids_group() -> None:
+    """网格：生成、拓扑检查、重新归属。"""
+
+
+@grids_group.command("generate")
+@click.option("--township", required=True, help="12 位乡镇代码")
+@click.option("--cells", type=int, required=True, help="网格数")
+@click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.pass_obj
+def grids_generate(settings: Settings, township: str, cells: int, valid_from: Any) -> None:
+    """把乡镇划分为 N 个按主体数量均衡的紧凑网格（旧网格版本关闭，不删除）。"""
+    from georeg.clock import today
+    from grids.generate import generate
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with step(f"生成 {cells} 个网格"), engine.begin() as conn:
+        report = generate(conn, township=township, cells=cells,
+                          valid_from=valid_from.date() if valid_from else today())
+    click.echo(f"网格 {report['cells']} 个，每格主体数 {report['points_per_cell']}"
+               f"（按{'主体' if report['balanced_by'] == 'entities' else '面积'}均衡）")
+
+
+@grids_group.command("check")
+@click.option("--township", default=None)
+@click.option("--sliver-m2", type=float, default=1000.0, show_default=True)
+@click.pass_obj
+def grids_check(settings: Settings, township: str | None, sliver_m2: float) -> None:
+    """拓扑检查：重叠、缝隙、越界、碎片。有问题时退出码为 2。"""
+    from grids.topology import check
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with engine.connect() as conn:
+        problems = check(conn, township=township, sliver_m2=sliver_m2)
+    for p in problems:
+        where = p["grid_code"] or p["township_code"]
+        click.echo(f"{p['label']}：{where} {p['area_m2']:.1f} 平方米，"
+                   f"位置 {p['lon']:.6f},{p['lat']:.6f}")
+    click.echo(f"共 {len(problems)} 处问题")
+    if problems:
+        sys.exit(2)
+
+
+@grids_group.command("reassign")
+@click.pass_obj
+def grids_reassign(settings: Settings) -> None:
+    """按现行边界重新归属主体、地块与点位。"""
+    from grids.reassign import reassign
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with step("重新归属"), engine.begin() as conn:
+        r = reassign(conn)
+    click.echo(f"主体 {r['entity_moved']}，地块 {r['plot_moved']}，点位 {r['site_point_moved']}")
 
 
 @main.group("report")

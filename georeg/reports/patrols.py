@@ -60,13 +60,13 @@ targets AS (
     SELECT unit, metric, target FROM plan_target WHERE year = :year)
 SELECT tw.code AS township_code, tw.name AS township_name,
        (SELECT count(*) FROM prod p WHERE p.township_code = tw.code) AS producers,
-       coalesce((SELECT sum(covered) FROM daily d WHERE d.township_code = tw.code), 0)
+       coalesce((SELECT sum(covered)::int FROM daily d WHERE d.township_code = tw.code), 0)
            AS covered_producer_days,
        (SELECT count(*) FROM daily d WHERE d.township_code = tw.code
           AND d.covered >= (SELECT count(*) FROM prod p WHERE p.township_code = tw.code))
            AS full_coverage_days,
        coalesce((SELECT n FROM monthly m WHERE m.township_code = tw.code), 0) AS monthly_patrols,
-       coalesce((SELECT sum(batches) FROM per_producer pp WHERE pp.township_code = tw.code), 0)
+       coalesce((SELECT sum(batches)::int FROM per_producer pp WHERE pp.township_code = tw.code), 0)
            AS trace_codes_ytd,
        coalesce((SELECT n FROM smallholder_certs s WHERE s.township_code = tw.code), 0)
            AS smallholder_certificates_ytd,
