@@ -100,6 +100,7 @@ class Cluster:
             "max_wal_size = 4GB",
             "timezone = 'UTC'",
             "log_min_duration_statement = -1",
+            "jit = off",
         ]
         if self.throwaway:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off",

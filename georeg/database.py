@@ -26,7 +26,8 @@ def make_engine(url: str, *, pool_size: int = 16, interactive: bool = True) -> E
     Interactive connections (the API) turn parallel workers off: on 2 cores they cost ~20 ms
     to start and slow small indexed queries down (PERFORMANCE.md).
     """
-    options = "-c timezone=UTC"
+    # JIT compiles for ~200 ms before a spatial join that then runs for less: off.
+    options = "-c timezone=UTC -c jit=off"
     if interactive:
         options += " -c max_parallel_workers_per_gather=0"
     return create_engine(
