@@ -152,7 +152,9 @@ CREATE TEMP TABLE incoming (
     ord int, client_uuid uuid, content_hash bytea, entity_id bigint, plot_id bigint,
     commodity text, lon double precision, lat double precision, input_x double precision,
     input_y double precision, collected_at timestamptz, accuracy_m real, note text,
-    reasons text[]
+    reasons text[],
+    xy geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+        STORED
 ) ON COMMIT DROP
 """
 
@@ -191,13 +193,15 @@ FROM (
            (SELECT g.id FROM current_grid g WHERE g.township_code = here.code
               AND ST_Intersects(g.boundary, pt.geom) ORDER BY g.id LIMIT 1) AS grid_id,
            array_remove(ARRAY[
-               CASE WHEN ct.code IS NOT NULL AND NOT ST_Intersects(ct.boundary, pt.geom)
+               -- one point-in-polygon test per point (`here`), compared by code after
+               CASE WHEN CAST(:collector_township AS text) IS NOT NULL
+                     AND here.code IS DISTINCT FROM :collector_township
                     THEN 'outside_collector_township' END,
-               CASE WHEN NOT ST_Intersects(et.boundary, pt.geom)
+               CASE WHEN here.code IS DISTINCT FROM e.township_code
                     THEN 'outside_entity_township' END,
                CASE WHEN i.accuracy_m > :max_accuracy THEN 'low_accuracy' END,
                CASE WHEN coalesce(i.accuracy_m, 0) = 0 THEN 'accuracy_missing' END,
-               CASE WHEN NOT pt.in_range OR (NOT ST_Intersects(et.boundary, pt.geom)
+               CASE WHEN NOT pt.in_range OR (here.code IS DISTINCT FROM e.township_code
                      AND ST_Intersects(et.boundary,
                                        ST_SetSRID(ST_MakePoint(i.lat, i.lon), 4326)))
                     THEN 'swapped_coordinates' END,
@@ -210,7 +214,27 @@ FROM (
                                      AND p.id IS DISTINCT FROM i.plot_id
                                      AND ST_DWithin(p.geom::geography, pt.geom::geography,
                                                     :far_m))
-                    THEN 'far_from_plots' END
+                    THEN 'far_from_plots' END,
+               -- another point of the entity within 5 m on the same day (CST): stored
+               -- before, or earlier in this batch; through the GiST index (a box of ~11 m),
+               -- `+ 0` keeps the planner off the entity index, not selective for an entity
+               -- with thousands of points
+               CASE WHEN EXISTS (
+                        SELECT 1 FROM site_point o
+                        WHERE o.geom && ST_Expand(pt.geom, 0.0001)
+                          AND o.entity_id + 0 = i.entity_id
+                          AND ST_DWithin(o.geom::geography, pt.geom::geography, :near_m)
+                          AND (o.collected_at AT TIME ZONE 'Asia/Shanghai')::date
+                              = (i.collected_at AT TIME ZONE 'Asia/Shanghai')::date)
+                    OR EXISTS (
+                        SELECT 1 FROM incoming m
+                        WHERE m.xy && ST_Expand(pt.geom, 0.0001)
+                          AND m.entity_id + 0 = i.entity_id AND m.ord < i.ord
+                          AND m.reasons = '{}' AND m.client_uuid <> i.client_uuid
+                          AND ST_DWithin(m.xy::geography, pt.geom::geography, :near_m)
+                          AND (m.collected_at AT TIME ZONE 'Asia/Shanghai')::date
+                              = (i.collected_at AT TIME ZONE 'Asia/Shanghai')::date)
+                    THEN 'near_duplicate' END
            ], NULL) AS flags
     FROM incoming i
     CROSS JOIN LATERAL (SELECT i.lon BETWEEN -180 AND 180 AND i.lat BETWEEN -90 AND 90 AS ok) r
@@ -220,7 +244,6 @@ FROM (
                                ELSE ST_MakePoint(i.lat, i.lon) END, 4326) AS geom) pt
     JOIN entity e ON e.id = i.entity_id
     JOIN township et ON et.code = e.township_code
-    LEFT JOIN township ct ON ct.code = CAST(:collector_township AS char(12))
     LEFT JOIN LATERAL (SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, pt.geom)
                        ORDER BY t.code LIMIT 1) here ON true
     WHERE i.reasons = '{}'
@@ -228,19 +251,7 @@ FROM (
 ) first
 ORDER BY ord
 ON CONFLICT (client_uuid) DO NOTHING
-RETURNING id, client_uuid
-"""
-
-# Near-duplicates need the points stored before them, this batch's included.
-_NEAR_DUPLICATES = """
-UPDATE site_point s SET flags = s.flags || ARRAY['near_duplicate']
-WHERE s.id = ANY(:ids) AND EXISTS (
-    SELECT 1 FROM site_point o
-    WHERE o.entity_id = s.entity_id AND o.id < s.id
-      AND o.geom && ST_Expand(s.geom, 0.001)
-      AND ST_DWithin(o.geom::geography, s.geom::geography, :near_m)
-      AND (o.collected_at AT TIME ZONE 'Asia/Shanghai')::date
-          = (s.collected_at AT TIME ZONE 'Asia/Shanghai')::date)
+RETURNING id, client_uuid, flags
 """
 
 _EXISTING = """
@@ -314,23 +325,25 @@ def ingest(conn: Connection, subs: list[Submission], *, crs: str, collector: Acc
               "collector_township": collector.township_code, "crs": crs, "source": source,
               "max_accuracy": thresholds.max_accuracy_m, "far_m": thresholds.far_from_plots_m,
               "near_m": thresholds.near_duplicate_m}
+    # The planner needs to know the batch: a spatial index for the in-batch near-duplicate
+    # search and statistics instead of its guess for a temporary table.
+    conn.execute(text("CREATE INDEX ON incoming USING gist (xy); ANALYZE incoming"))
     conn.execute(text(_RESOLVE), params)
-    inserted = {str(r.client_uuid): r.id for r in conn.execute(text(_INSERT), params)}
-    if inserted:
-        conn.execute(text(_NEAR_DUPLICATES), {"ids": list(inserted.values()), **params})
+    new_rows = conn.execute(text(_INSERT), params).all()
+    inserted = {str(r.client_uuid): r.id for r in new_rows}
+    flags = {r.id: list(r.flags) for r in new_rows}
     conn.execute(text(_REJECTIONS), params)
     reasons = dict(conn.execute(text("SELECT ord, reasons FROM incoming WHERE reasons <> '{}'")
                                 ).all())
-    flags = {r.id: list(r.flags) for r in conn.execute(
-        text("SELECT id, flags FROM site_point WHERE id = ANY(:ids)"),
-        {"ids": list(inserted.values())})}
     first: dict[str, int] = {}
     for i, s in enumerate(subs):
         if i not in reasons and s.client_uuid is not None:
             first.setdefault(s.client_uuid, i)
     inserted_ords = [first[u] for u in inserted]
-    existing = {r.ord: r for r in conn.execute(text(_EXISTING),
-                                                {"inserted_ords": inserted_ords})}
+    existing = {}
+    if len(inserted_ords) < len(subs) - len(reasons):  # retries and in-batch repeats only
+        existing = {r.ord: r for r in conn.execute(text(_EXISTING),
+                                                    {"inserted_ords": inserted_ords})}
     conflicts = [o for o, r in existing.items() if not r.same]
     if conflicts:
         conn.execute(text(_CONFLICTS), {**params, "ords": conflicts})
