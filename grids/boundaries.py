@@ -55,21 +55,26 @@ def _differs(conn: Connection, old: Any, new: shapely.Geometry) -> bool:
         {"old": old, "new": shapely.to_wkb(new), "same": SAME_M2}).scalar_one()
 
 
-def _township_rows(conn: Connection) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    rows = conn.execute(text("SELECT code, name, boundary FROM township")).all()
-    by_name: dict[str, list[Any]] = {}
-    for r in rows:
-        by_name.setdefault(r.name, []).append(r)
-    return {r.code: r for r in rows}, by_name
+class Matcher:
+    """Existing boundaries by code, then by name when the name is unique."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.by_code = {r.code: r for r in rows}
+        self.by_name: dict[str, list[Any]] = {}
+        for r in rows:
+            self.by_name.setdefault(r.name, []).append(r)
+
+    def match(self, f: BoundaryFeature) -> Any:
+        same_name = self.by_name.get(f.name or "", [])
+        return self.by_code.get(f.code or "") or (same_name[0] if len(same_name) == 1 else None)
 
 
 def _import_townships(conn: Connection, features: list[BoundaryFeature], valid_from: date,
                       reports: list[FeatureReport]) -> None:
-    by_code, by_name = _township_rows(conn)
+    townships = Matcher(conn.execute(text("SELECT code, name, boundary FROM township")).all())
     for f in features:
         rep = reports[f.record - 1]
-        match = by_code.get(f.code or "") or (
-            by_name[f.name][0] if f.name and len(by_name.get(f.name, [])) == 1 else None)
+        match = townships.match(f)
         wkb = shapely.to_wkb(f.geometry)
         if match is None:
             if f.code and len(f.code) == 12 and f.code.isdigit() and f.name:
@@ -115,17 +120,12 @@ def _next_code(conn: Connection, township: str) -> str:
 
 def _import_grids(conn: Connection, features: list[BoundaryFeature], valid_from: date,
                   reports: list[FeatureReport]) -> None:
-    current = conn.execute(text("SELECT id, code, name, township_code, boundary, valid_from "
-                                "FROM current_grid")).all()
-    by_code = {g.code: g for g in current}
-    by_name: dict[str, list[Any]] = {}
-    for g in current:
-        by_name.setdefault(g.name, []).append(g)
+    grids = Matcher(conn.execute(text("SELECT id, code, name, township_code, boundary, "
+                                      "valid_from FROM current_grid")).all())
     outside: list[FieldError] = []
     for f in features:
         rep = reports[f.record - 1]
-        match = by_code.get(f.code or "") or (
-            by_name[f.name][0] if f.name and len(by_name.get(f.name, [])) == 1 else None)
+        match = grids.match(f)
         wkb = shapely.to_wkb(f.geometry)
         if match is None:
             township = _grid_township(conn, f)

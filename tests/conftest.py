@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from georeg.cluster import Cluster
@@ -83,3 +84,19 @@ def cipher(pii_key_text: str) -> PiiCipher:
 def settings(db_url: str, pii_key_text: str, tmp_path: Path) -> Settings:
     return Settings(database_url=db_url, pii_key=pii_key_text, secret_key="test-secret-" + "x" * 32,
                     state_dir=tmp_path / "state", demo_password=TEST_PASSWORD, pool_size=4)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app on the test database, on the real clock."""
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(client: TestClient) -> dict[str, str]:
+    from tests.helpers import login
+
+    return login(client, "admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from georeg.ids import resident_id_check_char, uscc_check_char
@@ -33,3 +34,12 @@ def square_around(point: dict[str, Any], half: float = 0.0005) -> dict[str, Any]
     ring = [[x - half, y - half], [x + half, y - half], [x + half, y + half],
             [x - half, y + half], [x - half, y - half]]
     return {"type": "Polygon", "coordinates": [ring]}
+
+
+def login(client: TestClient, username: str = "admin") -> dict[str, str]:
+    """Bearer header for a demo account (all test accounts share TEST_PASSWORD)."""
+    from tests.conftest import TEST_PASSWORD
+
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

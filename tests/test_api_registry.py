@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -14,27 +12,10 @@ from api.app import create_app
 from georeg.accounts import Role, ensure_account
 from georeg.config import Settings
 from tests.conftest import TEST_PASSWORD
-from tests.helpers import point_in, resident_id, square_around, uscc
+from tests.helpers import login, point_in, resident_id, square_around, uscc
 
 CANNEI = "350524113000"  # 参内镇, account cnx05
 FENGCHENG = "350524100000"  # 凤城镇, account fcz01
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-@pytest.fixture
-def admin(client: TestClient) -> dict[str, str]:
-    return login(client, "admin")
 
 
 def producer_body(engine: Engine, township: str, serial: int = 1, **extra: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pyproj
@@ -19,22 +18,10 @@ from georeg.config import Settings
 from georeg.coords import wgs84_to_bd09, wgs84_to_gcj02
 from georeg.database import make_engine
 from tests.conftest import TEST_PASSWORD
-from tests.helpers import point_in, uscc
+from tests.helpers import login, point_in, uscc
 
 CANNEI = "350524113000"
 FENGCHENG = "350524100000"
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from georeg.config import Settings
 from georeg.errors import InvalidInput
 from grids import boundaries, generate, reassign, topology
 from importers.boundary_files import read_boundary_file
-from tests.conftest import TEST_PASSWORD
-from tests.helpers import point_in, uscc
+from tests.helpers import login, point_in, uscc
 
 CANNEI = "350524113000"
 
@@ -29,11 +28,6 @@ CANNEI = "350524113000"
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings, clock=fixed_clock(datetime(2023, 6, 1, 9)))) as c:
         yield c
-
-
-def login(client: TestClient, username: str = "admin") -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def grids_of(engine: Engine, township: str = CANNEI) -> list[Any]:

@@ -13,19 +13,13 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from georeg.clock import fixed_clock
 from georeg.config import Settings
-from tests.conftest import TEST_PASSWORD
-from tests.helpers import point_in, resident_id, uscc
+from tests.helpers import login, point_in, resident_id, uscc
 
 CANNEI = "350524113000"  # 参内镇: 12 producers, 240 patrols a month, 372 trace codes, 4 certs
 
 
 def app_on(settings: Settings, day: datetime) -> TestClient:
     return TestClient(create_app(settings, clock=fixed_clock(day)))
-
-
-def login(client: TestClient, username: str = "admin") -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,25 +12,11 @@ from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from sqlalchemy import Engine, text
 
-from api.app import create_app
 from georeg.cli import main
 from georeg.config import Settings
-from tests.conftest import TEST_PASSWORD
 from tests.helpers import point_in, resident_id, uscc
 
 CANNEI = "350524113000"
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-@pytest.fixture
-def admin(client: TestClient) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": "admin", "password": TEST_PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture

@@ -15,15 +15,9 @@ from sqlalchemy import Engine
 from api.app import create_app
 from georeg.clock import fixed_clock
 from georeg.config import Settings
-from tests.conftest import TEST_PASSWORD
-from tests.helpers import point_in, resident_id, uscc
+from tests.helpers import login, point_in, resident_id, uscc
 
 CANNEI = "350524113000"
-
-
-def login(client: TestClient) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": "admin", "password": TEST_PASSWORD})
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def point(entity_id: int, xy: list[float], collected_at: str, **props: Any) -> dict[str, Any]:
