@@ -149,6 +149,11 @@ def demo_data(settings: Settings, seed: int, scale: str) -> None:
     engine = make_engine(settings.url(), pool_size=1, interactive=False)
     report = demo.generate(engine, seed=seed, scale=scale,
                            cipher=pii_cipher(settings, create=True), progress=step)
+    if scale == "county":
+        from georeg.demo_activity import generate_activity
+
+        with step("生成 2023 年巡查与合格证"), engine.begin() as conn:
+            report |= generate_activity(conn, seed=seed)
     for key, value in report.items():
         click.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
 

@@ -32,10 +32,11 @@ WITH t AS (
            greatest(3, least(8, round(ST_Area(boundary::geography) / 25e6)))::int AS k
     FROM township WHERE code = ANY(:codes) AND boundary IS NOT NULL),
 pts AS (
-    SELECT t.code, t.k, (ST_Dump(ST_GeneratePoints(t.boundary, 60 * t.k, :seed))).geom AS p
-    FROM t),
-clustered AS (
-    SELECT code, p, ST_ClusterKMeans(p, k) OVER (PARTITION BY code) AS cid FROM pts),
+    SELECT t.code, t.k, d.path[1] AS n, d.geom AS p
+    FROM t CROSS JOIN LATERAL ST_Dump(ST_GeneratePoints(t.boundary, 60 * t.k, :seed)) d),
+clustered AS (  -- ordered, so k-means starts alike whatever order the rows come in
+    SELECT code, p, ST_ClusterKMeans(p, k) OVER (PARTITION BY code ORDER BY n) AS cid
+    FROM pts),
 centres AS (
     SELECT code, ST_Centroid(ST_Collect(p)) AS c FROM clustered GROUP BY code, cid),
 cells AS (
