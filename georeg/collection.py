@@ -190,8 +190,7 @@ SELECT client_uuid, content_hash, entity_id, plot_id, commodity, geom, :crs, inp
        collected_at, accuracy_m, note, :collector, township_code, grid_id, flags, :source
 FROM (
     SELECT DISTINCT ON (i.client_uuid) i.*, pt.geom, here.code AS township_code,
-           (SELECT g.id FROM current_grid g WHERE g.township_code = here.code
-              AND ST_Intersects(g.boundary, pt.geom) ORDER BY g.id LIMIT 1) AS grid_id,
+           here.grid_id,
            array_remove(ARRAY[
                -- one point-in-polygon test per point (`here`), compared by code after
                CASE WHEN CAST(:collector_township AS text) IS NOT NULL
@@ -244,8 +243,14 @@ FROM (
                                ELSE ST_MakePoint(i.lat, i.lon) END, 4326) AS geom) pt
     JOIN entity e ON e.id = i.entity_id
     JOIN township et ON et.code = e.township_code
-    LEFT JOIN LATERAL (SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, pt.geom)
-                       ORDER BY t.code LIMIT 1) here ON true
+    -- The grid first (small polygons, quick to test), its township with it; the township
+    -- polygons only for points outside every grid.
+    LEFT JOIN LATERAL (
+        SELECT g.township_code AS code, g.id AS grid_id FROM current_grid g
+        WHERE ST_Intersects(g.boundary, pt.geom)
+        UNION ALL
+        SELECT t.code, NULL FROM township t WHERE ST_Intersects(t.boundary, pt.geom)
+        LIMIT 1) here ON true
     WHERE i.reasons = '{}'
     ORDER BY i.client_uuid, i.ord
 ) first

@@ -63,12 +63,13 @@ RETURNING e.id
 """
 
 
-def reassign(conn: Connection) -> dict[str, Any]:
+def reassign(conn: Connection, tables: tuple[str, ...] = tuple(_MOVES)) -> dict[str, Any]:
     """Re-assign everything; returns what moved: per table, (old grid code, new grid code, n)."""
-    moved_township = len(conn.execute(text(_ENTITY_TOWNSHIPS)).all())
+    moved_township = len(conn.execute(text(_ENTITY_TOWNSHIPS)).all()) if "entity" in tables else 0
     codes = dict(conn.execute(text("SELECT id, code FROM grid")).all())
     report: dict[str, Any] = {"entities_moved_township": moved_township}
-    for table, sql in _MOVES.items():
+    for table in tables:
+        sql = _MOVES[table]
         rows = conn.execute(text(sql)).all()
         report[table] = [{"from": codes.get(r.old_grid), "to": codes.get(r.new_grid), "n": r.n}
                          for r in sorted(rows, key=lambda r: -r.n)]

@@ -14,9 +14,12 @@ CREATE TABLE site_point (
     collected_at  timestamptz,
     accuracy_m    real,
     note          text,
-    collector_id  bigint REFERENCES account (id),
-    township_code char(12) REFERENCES township (code),  -- where the point lies
-    grid_id       bigint REFERENCES grid (id),
+    -- Derived in the same statement from the account and from the grids and townships, which
+    -- are never deleted (grids are closed, not removed): no foreign keys, whose per-row
+    -- checks cost a quarter of a batch insert.
+    collector_id  bigint,
+    township_code char(12),                   -- where the point lies
+    grid_id       bigint,
     flags         text[] NOT NULL DEFAULT '{}',
     source        text NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'file')),
     received_at   timestamptz NOT NULL DEFAULT now(),
