@@ -12,6 +12,7 @@ from api import errors
 from api.routers import (
     auth,
     collections,
+    credit,
     entities,
     grids,
     health,
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     errors.register(app)
     for router in (health.router, auth.router, townships.router, entities.producers,
                    entities.smallholders, plots.router, collections.router, reports.router,
-                   grids.router, patrols.router):
+                   grids.router, patrols.router, credit.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/", include_in_schema=False)

@@ -379,6 +379,42 @@ def report_provenance(settings: Settings, year: int | None, county: str | None, 
         sys.stdout.buffer.write(data)
 
 
+@main.group("credit")
+def credit_group() -> None:
+    """信用档案与重点监管名单。"""
+
+
+@credit_group.command("show")
+@click.argument("entity_id", type=int)
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="计算信用等级的日期（默认今天）")
+@click.pass_obj
+def credit_show(settings: Settings, entity_id: int, as_of: Any) -> None:
+    """显示主体的信用档案：信用等级、重点监管名单、事件时间线（个人信息脱敏）。"""
+    from georeg.clock import today
+    from georeg.credit import show_text
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with engine.connect() as conn:
+        click.echo(show_text(conn, entity_id, as_of=as_of.date() if as_of else today()),
+                   nl=False)
+
+
+@credit_group.command("refresh")
+@click.pass_obj
+def credit_refresh(settings: Settings) -> None:
+    """按规则重算重点监管名单（每天运行一次，如由 cron 调用）。"""
+    from georeg.clock import today
+    from georeg.credit import refresh_key_supervision
+    from georeg.database import transaction
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    day = today()
+    with transaction(engine, today=day) as conn:
+        opened, closed = refresh_key_supervision(conn, day)
+    click.echo(f"重点监管名单（{day}）：新列入 {opened} 项，移出 {closed} 项")
+
+
 @main.command("serve")
 @click.option("--host", default=None, help="默认 127.0.0.1")
 @click.option("--port", default=None, type=int, help="默认 8000")

@@ -850,6 +850,12 @@ def _truncate_demo(conn: Connection) -> bool:
 
 
 def _clear(conn: Connection) -> None:
+    # Credit events are append-only; demo entities' own are purged under this one switch.
+    conn.execute(text("SET LOCAL georeg.purge_demo = 'on'"))
+    conn.execute(text("DELETE FROM credit_event ce USING entity e "
+                      "WHERE e.id = ce.entity_id AND e.origin = 'demo'"))
+    conn.execute(text("DELETE FROM key_supervision_listing k USING entity e "
+                      "WHERE e.id = k.entity_id AND e.origin = 'demo'"))
     if not _truncate_demo(conn):
         # Plots first, set-based, so the cascade has nothing left to look up per entity.
         conn.execute(text("DELETE FROM plot p USING entity e "

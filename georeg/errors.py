@@ -113,6 +113,28 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
     "certificate_trace_code_key": (Conflict, "trace_code", "duplicate", "追溯码已被使用"),
     "certificate_commodity_fkey": (InvalidInput, "commodity", "unknown_commodity",
                                    "未知的农产品品种"),
+    # credit records (sql/008_credit.sql)
+    "credit_event_not_in_future": (InvalidInput, "occurred_on", "in_future",
+                                   "事件日期不能晚于今天"),
+    "credit_event_corrects_fkey": (InvalidInput, "corrects", "unknown_event",
+                                   "要更正的信用事件不存在"),
+    "credit_event_corrects_same_entity": (InvalidInput, "corrects", "other_entity",
+                                          "要更正的信用事件属于其他主体"),
+    "credit_event_append_only": (Conflict, "event", "append_only",
+                                 "信用记录只能追加，不能修改或删除；请登记更正"),
+    # Inserts check the entity first, so in practice this is an entity being deleted.
+    "credit_event_entity_id_fkey": (Conflict, "entity_id", "has_credit_record",
+                                    "该主体已有信用档案，不能注销"),
+    "credit_event_kind_check": (InvalidInput, "kind", "invalid_kind", "未知的信用事件类型"),
+    "credit_event_outcome": (InvalidInput, "outcome", "invalid_outcome", "结果与事件类型不符"),
+    "credit_event_summary_check": (InvalidInput, "summary", "required", "摘要不能为空"),
+    "credit_event_correction": (InvalidInput, "reason", "required", "更正或作废须注明原因"),
+    "key_supervision_one_open": (Conflict, "entity_id", "already_listed",
+                                 "该主体已因同一原因列入重点监管名单"),
+    "key_supervision_manual_reason": (InvalidInput, "reason", "required",
+                                      "人工列入重点监管名单须注明原因"),
+    "key_supervision_listing_entity_id_fkey": (NotFound, "entity_id", "unknown_entity",
+                                               "主体不存在"),
 }
 
 

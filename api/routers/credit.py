@@ -1,0 +1,189 @@
+"""Credit records and the key-supervision list: lookup, events, grade, list, printable report.
+
+Resident ID and phone lookups travel in a POST body so the numbers never appear in URLs or
+access logs. Every full view of personal data and every export is recorded in pii_access.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, text
+
+from api.deps import Cipher, CurrentAccount, Db
+from api.routers.reports import Format, table_response
+from georeg import credit, registry
+from georeg.accounts import Account
+from georeg.clock import today
+from georeg.credit.events import check_may_record, get_event
+from georeg.credit.listing import LIST_COLUMNS, current_members
+from georeg.credit.report import exported_fields
+from georeg.errors import FieldError, InvalidInput, PayloadTooLarge
+
+router = APIRouter(prefix="/credit", tags=["信用档案"])
+
+KindCode = Literal["licence", "penalty", "patrol", "sampling", "special_inspection", "reward"]
+OutcomeCode = Literal["pass", "fail", "minor", "major", "normal", "problem"]
+AsOf = Annotated[date | None, Query(description="计算信用等级的日期（默认今天）")]
+Reveal = Annotated[bool, Query(description="显示完整身份证号与电话（仅限授权角色，查看将被记录）")]
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+class PersonalLookup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resident_id: str | None = Field(None, max_length=40, description="身份证号（精确匹配）")
+    phone: str | None = Field(None, max_length=40, description="电话号码（精确匹配）")
+
+
+class EventIn(BaseModel):
+    """A new event, or (with `corrects`) a correction: amend changes the fields given,
+    void withdraws the event; both need a reason."""
+    model_config = ConfigDict(extra="forbid")
+    kind: KindCode | None = Field(None, description="licence 行政许可、penalty 行政处罚、"
+                                  "patrol 日常巡查、sampling 监督抽查、special_inspection "
+                                  "专项检查、reward 奖励")
+    occurred_on: date | None = Field(None, description="事件日期（不能晚于今天）")
+    outcome: OutcomeCode | None = Field(None, description="sampling：pass/fail；penalty："
+                                        "minor/major；patrol、special_inspection：normal/problem")
+    issuing_unit: str | None = Field(None, max_length=200, description="发证/处罚单位")
+    document_no: str | None = Field(None, max_length=100, description="文号")
+    summary: str | None = Field(None, max_length=2000, description="摘要")
+    evidence_ref: str | None = Field(None, max_length=500, description="证据材料编号或位置")
+    corrects: int | None = Field(None, description="被更正的事件编号（同一主体）")
+    action: Literal["amend", "void"] | None = Field(None, description="amend 更正；void 作废")
+    reason: str | None = Field(None, max_length=1000, description="更正或作废的原因")
+
+
+class ListingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000, description="列入或移出的原因")
+
+
+def _as_of(request: Request, as_of: date | None) -> date:
+    now = today(request.app.state.clock)
+    if as_of is None:
+        return now
+    if as_of > now:
+        msg = "as_of 不能晚于今天"
+        raise InvalidInput(msg, [FieldError("as_of", "in_future", msg)])
+    return as_of
+
+
+def _record_export(conn: Connection, account: Account, rows: list[tuple[int, list[str]]],
+                   purpose: str) -> None:
+    """One pii_access row per exported entity (who, when, what)."""
+    if rows:
+        conn.execute(text(
+            "INSERT INTO pii_access (account_id, entity_id, fields, purpose) "
+            "SELECT :a, u.e, string_to_array(u.f, ','), :p "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:fields AS text[])) AS u(e, f)"),
+            {"a": account.id, "ids": [r[0] for r in rows],
+             "fields": [",".join(r[1]) for r in rows], "p": purpose})
+
+
+@router.get("/search", summary="按名称（部分匹配）或统一社会信用代码查找主体")
+def search(request: Request, conn: Db, account: CurrentAccount,
+           q: Annotated[str, Query(min_length=1, max_length=100,
+                                   description="名称的一部分，或 18 位统一社会信用代码")]
+           ) -> dict[str, Any]:
+    return credit.search(conn, q, today=today(request.app.state.clock))
+
+
+@router.post("/search", summary="按身份证号或电话精确查找（号码放在请求体中，不进入网址和日志）")
+def search_personal(request: Request, conn: Db, account: CurrentAccount, cipher: Cipher,
+                    body: PersonalLookup) -> dict[str, Any]:
+    return credit.search_personal(conn, cipher=cipher, today=today(request.app.state.clock),
+                                  resident_id=body.resident_id, phone=body.phone)
+
+
+@router.get("/key-supervision", summary="当前重点监管名单（json、csv 或 xlsx）")
+def key_supervision_list(request: Request, conn: Db, account: CurrentAccount,
+                         township: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
+                         format: Format = "json") -> Any:
+    rows = current_members(conn, township=township)
+    day = today(request.app.state.clock)
+    download = table_response(rows, LIST_COLUMNS, format, f"key-supervision-{day}",
+                              "重点监管名单")
+    if download is None:
+        return {"as_of": day, "count": len(rows), "rows": rows}
+    # Smallholders are people: their names leave the system in this file.
+    _record_export(conn, account, [(r["entity_id"], ["name"]) for r in rows
+                                   if r["kind"] == "smallholder"],
+                   f"export key-supervision list ({format})")
+    return download
+
+
+@router.post("/events/import", status_code=201,
+             summary="批量导入信用事件（CSV 或 XLSX，中文表头；全部成功或全部不保存）")
+def import_events(conn: Db, account: CurrentAccount,
+                  file: Annotated[UploadFile, File(description="CSV 或 XLSX 文件")]
+                  ) -> dict[str, Any]:
+    # A plain def: FastAPI runs it in a worker thread, so the database work does not block
+    # the event loop (the upload is already spooled to a temporary file).
+    check_may_record(account)
+    data = file.file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise PayloadTooLarge("文件超过 10 MB，请分批导入",
+                              [FieldError("file", "too_large", "文件过大")])
+    rows = credit.read_event_file(data, file.filename or "")
+    ids = credit.import_events(conn, rows, account)
+    return {"file": file.filename, "created": len(ids), "ids": ids}
+
+
+@router.get("/{entity_id}", summary="信用档案：主体、信用等级、重点监管名单、事件时间线")
+def get_record(request: Request, conn: Db, account: CurrentAccount, cipher: Cipher,
+               entity_id: int, as_of: AsOf = None, reveal: Reveal = False) -> dict[str, Any]:
+    record = credit.credit_record(conn, entity_id, as_of=_as_of(request, as_of))
+    if reveal:
+        shown = registry.reveal_pii(conn, entity_id, account=account, cipher=cipher,
+                                    purpose=f"GET /credit/{entity_id}")
+        entity = record["entity"]
+        entity.update({k: v for k, v in shown.items() if v is not None})
+        entity["pii_masked"] = False
+    return record
+
+
+@router.get("/{entity_id}/report.html", response_class=HTMLResponse,
+            summary="可打印的信用档案（HTML，个人信息脱敏）")
+def report_html(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
+                as_of: AsOf = None) -> HTMLResponse:
+    record = credit.credit_record(conn, entity_id, as_of=_as_of(request, as_of))
+    _record_export(conn, account, [(entity_id, exported_fields(record["entity"]))],
+                   "export credit report (html)")
+    page = credit.render_html(record, generated_at=request.app.state.clock(),
+                              generated_by=account.display_name)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{entity_id}/events", status_code=201,
+             summary="登记信用事件，或更正/作废已有事件（填写 corrects）")
+def post_event(conn: Db, account: CurrentAccount, entity_id: int, body: EventIn,
+               response: Response) -> dict[str, Any]:
+    event_id = credit.add_event(conn, entity_id, body.model_dump(exclude_unset=True),
+                                account=account)
+    response.headers["Location"] = f"/api/v1/credit/{entity_id}"
+    return get_event(conn, event_id)
+
+
+@router.post("/{entity_id}/key-supervision", status_code=201,
+             summary="人工列入重点监管名单（须注明原因）")
+def list_entity(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
+                body: ListingIn) -> dict[str, Any]:
+    registry.get_entity(conn, entity_id)
+    day = today(request.app.state.clock)
+    credit.list_manually(conn, entity_id, reason=body.reason, account=account, today=day)
+    return credit.memberships(conn, entity_id, day)
+
+
+@router.delete("/{entity_id}/key-supervision",
+               summary="将人工列入的主体移出重点监管名单（须注明原因；按规则列入的不受影响）")
+def delist_entity(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
+                  body: ListingIn) -> dict[str, Any]:
+    registry.get_entity(conn, entity_id)
+    day = today(request.app.state.clock)
+    credit.delist_manually(conn, entity_id, reason=body.reason, account=account, today=day)
+    return credit.memberships(conn, entity_id, day)
