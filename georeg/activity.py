@@ -22,12 +22,17 @@ def _record_error(record: int, field: str, code: str, message: str) -> FieldErro
     return FieldError(f"[{record}].{field}", code, f"第 {record} 条：{message}")
 
 
-def _check_entities(conn: Connection, rows: list[dict[str, Any]], account: Account,
-                    errors: list[FieldError], *, producers_only: bool = False) -> None:
+def _numbers(rows: list[dict[str, Any]]) -> list[int]:
+    """How the user counts the records: a file row's number, else the position in the batch."""
+    return [r.pop("_row", i) for i, r in enumerate(rows, start=1)]
+
+
+def _check_entities(conn: Connection, rows: list[dict[str, Any]], numbers: list[int],
+                    account: Account, errors: list[FieldError]) -> None:
     ids = sorted({r["entity_id"] for r in rows})
     known = {r.id: r for r in conn.execute(text(
         "SELECT id, township_code, kind FROM entity WHERE id = ANY(:ids)"), {"ids": ids})}
-    for i, r in enumerate(rows, start=1):
+    for i, r in zip(numbers, rows, strict=True):
         entity = known.get(r["entity_id"])
         if entity is None:
             errors.append(_record_error(i, "entity_id", "unknown_entity", "主体不存在"))
@@ -42,8 +47,9 @@ def record_patrols(conn: Connection, rows: list[dict[str, Any]], *, account: Acc
     if not account.writes:
         raise Forbidden("本账号不能登记巡查")
     errors: list[FieldError] = []
-    _check_entities(conn, rows, account, errors)
-    for i, r in enumerate(rows, start=1):
+    numbers = _numbers(rows)
+    _check_entities(conn, rows, numbers, account, errors)
+    for i, r in zip(numbers, rows, strict=True):
         moment: datetime = r["patrolled_at"]
         if moment.tzinfo is None:
             r["patrolled_at"] = moment = moment.replace(tzinfo=CST)
@@ -65,8 +71,9 @@ def record_certificates(conn: Connection, rows: list[dict[str, Any]], *, account
     if not account.writes:
         raise Forbidden("本账号不能登记合格证")
     errors: list[FieldError] = []
-    _check_entities(conn, rows, account, errors)
-    for i, r in enumerate(rows, start=1):
+    numbers = _numbers(rows)
+    _check_entities(conn, rows, numbers, account, errors)
+    for i, r in zip(numbers, rows, strict=True):
         if r["issued_on"] > today:
             errors.append(_record_error(i, "issued_on", "in_future", "开证日期不能晚于今天"))
     if errors:

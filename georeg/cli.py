@@ -273,6 +273,51 @@ def import_boundaries(settings: Settings, file: str, level: str, crs: str | None
                    f"点位 {r['site_point_moved']}")
 
 
+@import_.command("patrols")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", default="admin", show_default=True, help="以哪个账号登记")
+@click.pass_obj
+def import_patrols(settings: Settings, file: str, username: str) -> None:
+    """导入巡查记录（CSV/XLSX，中文表头）；有错误时整个文件不导入。"""
+    _import_activity(settings, file, username, "patrols")
+
+
+@import_.command("certificates")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", default="admin", show_default=True, help="以哪个账号登记")
+@click.pass_obj
+def import_certificates(settings: Settings, file: str, username: str) -> None:
+    """导入承诺达标合格证与追溯码（CSV/XLSX，中文表头）；有错误时整个文件不导入。"""
+    _import_activity(settings, file, username, "certificates")
+
+
+def _import_activity(settings: Settings, file: str, username: str, what: str) -> None:
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    from georeg import activity
+    from georeg.accounts import get_account
+    from georeg.clock import today
+    from importers.activity_files import read_certificates, read_patrols
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    with engine.begin() as conn:
+        account_id = conn.execute(text("SELECT id FROM account WHERE username = :u"),
+                                  {"u": username}).scalar()
+        account = get_account(conn, account_id) if account_id else None
+        if account is None:
+            fail(f"账号 {username} 不存在或已停用")
+        data = Path(file).read_bytes()
+        if what == "patrols":
+            rows = read_patrols(conn, data, Path(file).name)
+            ids = activity.record_patrols(conn, rows, account=account, today=today())
+        else:
+            rows = read_certificates(conn, data, Path(file).name)
+            ids = activity.record_certificates(conn, rows, account=account, today=today())
+    click.echo(f"导入 {len(ids)} 条，已存在而跳过 {len(rows) - len(ids)} 条")
+
+
 @main.group("grids")
 def grids_group() -> None:
     """网格：生成、拓扑检查、重新归属。"""

@@ -136,3 +136,60 @@ def test_progress_against_the_2023_plan(
     assert csv_body.content.startswith(b"\xef\xbb\xbf")
     assert "日巡查覆盖率(%)" in csv_body.content.decode("utf-8-sig").splitlines()[0]
     assert client.get("/api/v1/reports/patrols?month=2023-13", headers=admin).status_code == 422
+
+
+def test_patrol_and_certificate_files(
+        client: TestClient, producers: list[int], engine: Engine, settings: Settings,
+        tmp_path) -> None:
+    import io
+
+    from click.testing import CliRunner
+    from openpyxl import Workbook
+
+    from georeg.cli import main
+
+    admin = login(client)
+    with engine.connect() as conn:
+        coded = conn.execute(text("SELECT uscc FROM entity WHERE id = :i"),
+                             {"i": producers[1]}).scalar()
+    good = ("安溪县巡查台账\n"  # a title row above the header
+            "主体编号,统一社会信用代码,巡查人,方式,巡查时间,结果,发现问题,编号\n"
+            f"{producers[0]},,陈监管,线上,2023-06-01 09:00,正常,,F-1\n"
+            f",{coded},林协管,现场,2023/6/2,发现问题,农药记录不全,F-2\n")
+    r = client.post("/api/v1/patrols/import", headers=admin,
+                    files={"file": ("巡查.csv", good.encode("gb18030"), "text/csv")})
+    assert r.status_code == 201, r.text
+    assert r.json()["created"] == 2
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT entity_id, kind, result, day FROM patrol "
+                                   "ORDER BY id")).all()
+    assert [tuple(s) for s in stored] == [(producers[0], "online", "normal", date(2023, 6, 1)),
+                                          (producers[1], "field", "problem", date(2023, 6, 2))]
+    bad = ("主体编号,巡查人,方式,巡查时间\n"
+           f"{producers[0]},陈监管,线上,2023-06-03 09:00\n"
+           "999999,陈监管,线上,2023-06-03 09:00\n"
+           f"{producers[2]},陈监管,飞行,昨天\n")
+    r = client.post("/api/v1/patrols/import", headers=admin,
+                    files={"file": ("p.csv", bad.encode(), "text/csv")})
+    assert r.status_code == 422
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert fields == {"[3].entity_id", "[4].kind", "[4].patrolled_at"}  # rows as Excel shows
+    assert count(engine, "patrol") == 2  # nothing from the bad file
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["统一社会信用代码", "批次号", "开证日期", "品种", "数量", "追溯码"])
+    ws.append([coded, "X-1", datetime(2023, 6, 1), "茶叶", 120, "TC-X-1"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    path = tmp_path / "合格证.xlsx"
+    path.write_bytes(buf.getvalue())
+    env = {"GEOREG_DATABASE_URL": settings.url(), "GEOREG_PII_KEY": settings.pii_key or "",
+           "GEOREG_STATE_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["import", "certificates", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "导入 1 条" in result.output
+    with engine.connect() as conn:
+        cert = conn.execute(text("SELECT entity_id, commodity, quantity, trace_code "
+                                 "FROM certificate")).one()
+    assert tuple(cert) == (producers[1], "tea", 120, "TC-X-1")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentAccount, Db
 from georeg import activity
 from georeg.clock import today
+from importers.activity_files import read_certificates, read_patrols
 
 router = APIRouter(tags=["巡查与合格证"])
 Batch = Annotated[int, Field(ge=1)]
@@ -56,3 +57,23 @@ def post_certificates(request: Request, conn: Db, account: CurrentAccount,
     ids = activity.record_certificates(conn, [c.model_dump() for c in body], account=account,
                                        today=today(request.app.state.clock))
     return {"created": len(ids), "ids": ids, "skipped_existing": len(body) - len(ids)}
+
+
+@router.post("/patrols/import", status_code=201,
+             summary="从 CSV/XLSX 导入巡查记录（中文表头，全部成功或全部不导入）")
+async def import_patrols(request: Request, conn: Db, account: CurrentAccount,
+                         file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    rows = read_patrols(conn, await file.read(), file.filename or "")
+    ids = activity.record_patrols(conn, rows, account=account,
+                                  today=today(request.app.state.clock))
+    return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}
+
+
+@router.post("/certificates/import", status_code=201,
+             summary="从 CSV/XLSX 导入合格证与追溯码（中文表头，全部成功或全部不导入）")
+async def import_certificates(request: Request, conn: Db, account: CurrentAccount,
+                              file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    rows = read_certificates(conn, await file.read(), file.filename or "")
+    ids = activity.record_certificates(conn, rows, account=account,
+                                       today=today(request.app.state.clock))
+    return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}

@@ -7,18 +7,10 @@ Every problem is reported with its row number as Excel shows it; one bad row sto
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-import unicodedata
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import openpyxl
-from openpyxl.utils.datetime import from_excel
 from sqlalchemy import Connection, text
 
 from georeg.accounts import Account
@@ -27,10 +19,10 @@ from georeg.credit.listing import refresh_key_supervision
 from georeg.credit.vocab import KIND_LABELS, OUTCOME_LABELS
 from georeg.errors import FieldError, InvalidInput
 from georeg.ids import IdentifierError, normalize_uscc
+from importers.tables import SheetRow, TableFileError, cell_date, cell_text, read_table
 
 MAX_ROWS = 5000
 MAX_ERRORS = 200  # enough to fix a file; a wholly wrong file need not list 5,000 rows
-HEADER_SEARCH_ROWS = 5  # a title row above the header is common in county templates
 
 # Normalised header -> field. NFKC turns a full-width slash (／) into "/".
 HEADERS = {
@@ -54,101 +46,19 @@ _COLUMN_TYPES = {"entity_id": "bigint", "kind": "text", "occurred_on": "date", "
 _KINDS = {**{v: k for k, v in KIND_LABELS.items()}, **{k: k for k in KIND_LABELS}}
 _OUTCOMES = {**{v: k for k, v in OUTCOME_LABELS.items()}, **{k: k for k in OUTCOME_LABELS},
              "正常": "normal", "无问题": "normal", "较重": "major"}
-_DATE_TEXT = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 
 
-class ImportFileError(InvalidInput):
-    code = "invalid_file"
-    title = "文件无法读取"
-
-
-@dataclass(frozen=True)
-class SheetRow:
-    number: int  # the row number Excel shows (header on row 1: first data row is 2)
-    cells: dict[str, Any]  # field -> raw cell value
-
-
-def _header_key(value: Any) -> str | None:
-    if value is None:
-        return None
-    name = re.sub(r"\s", "", unicodedata.normalize("NFKC", str(value))).lower()
-    return HEADERS.get(name)
-
-
-def _table(rows: list[tuple[int, list[Any]]]) -> list[SheetRow]:
-    heads = [[_header_key(c) for c in cells] for _, cells in rows[:HEADER_SEARCH_ROWS]]
-    at = next((i for i, keys in enumerate(heads) if {"kind", "occurred_on"} <= set(keys)), None)
-    if at is None:
-        msg = "找不到表头：须有“类型”“日期”列，以及“主体编号”或“统一社会信用代码”列"
-        raise ImportFileError(msg, [FieldError("file", "no_header", msg)])
-    keys = heads[at]
-    if "entity_id" not in keys and "uscc" not in keys:
-        msg = "须有“主体编号”或“统一社会信用代码”列"
-        raise ImportFileError(msg, [FieldError("file", "no_entity_column", msg)])
-    out = []
-    for number, cells in rows[at + 1:]:
-        values = {k: c for k, c in zip(keys, cells, strict=False) if k is not None}
-        if any(v is not None and str(v).strip() for v in values.values()):
-            out.append(SheetRow(number, values))
-    return out
-
-
-def _decode(data: bytes) -> str:
-    # Excel in China saves CSV as GB18030/GBK unless told "CSV UTF-8".
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as e:
-        msg = "无法识别文件的文字编码（应为 UTF-8 或 GB18030/GBK）"
-        raise ImportFileError(msg, [FieldError("file", "unknown_encoding", msg)]) from e
+ImportFileError = TableFileError
 
 
 def read_event_file(data: bytes, filename: str = "") -> list[SheetRow]:
     """The data rows of a CSV or XLSX file (first sheet), keyed by field."""
-    if data.startswith(b"PK") or filename.lower().endswith((".xlsx", ".xlsm")):
-        try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
-            msg = "XLSX 文件已损坏或不是 Excel 文件"
-            raise ImportFileError(msg, [FieldError("file", "bad_xlsx", msg)]) from e
-        ws = wb.worksheets[0]
-        rows = [(n, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-        wb.close()
-    else:
-        try:
-            rows = [(n, list(r)) for n, r in enumerate(
-                csv.reader(io.StringIO(_decode(data), newline="")), start=1)]
-        except csv.Error as e:
-            msg = "CSV 文件格式错误"
-            raise ImportFileError(msg, [FieldError("file", "bad_csv", msg)]) from e
-    return _table(rows)
+    return read_table(data, filename, headers=HEADERS, required={"kind", "occurred_on"},
+                      any_of={"entity_id", "uscc"}, names=COLUMN_NAMES)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip() or None
-
-
-def _date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        moment = from_excel(value)  # a date cell formatted as a number
-        return moment.date() if isinstance(moment, datetime) else None
-    s = unicodedata.normalize("NFKC", str(value)).strip()
-    m = _DATE_TEXT.fullmatch(s) or (re.fullmatch(r"(\d{4})(\d{2})(\d{2})", s))
-    try:
-        return date(int(m[1]), int(m[2]), int(m[3])) if m else None
-    except ValueError:
-        return None
+_text = cell_text
+_date = cell_date
 
 
 def _parse(row: SheetRow, today: date, errors: list[FieldError]) -> dict[str, Any]:
