@@ -8,6 +8,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentAccount, Db
@@ -99,10 +100,11 @@ async def post_boundaries(
     with tempfile.TemporaryDirectory() as tmp:
         path = FilePath(tmp) / f"upload{suffix}"
         path.write_bytes(await file.read())
-        try:
-            features = read_boundary_file(path, crs=crs or None, layer=layer or None)
+        try:  # GDAL and PostGIS work off the event loop
+            features = await run_in_threadpool(read_boundary_file, path, crs=crs or None,
+                                               layer=layer or None)
         except BoundaryFileError as e:
             raise InvalidInput(e.message, [FieldError("file", e.code, e.message)]) from e
-    return boundaries.import_boundaries(
-        conn, features, level=level, dry_run=dry_run,
+    return await run_in_threadpool(
+        boundaries.import_boundaries, conn, features, level=level, dry_run=dry_run,
         valid_from=valid_from or today(request.app.state.clock))

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentAccount, Db
@@ -63,8 +64,9 @@ def post_certificates(request: Request, conn: Db, account: CurrentAccount,
              summary="从 CSV/XLSX 导入巡查记录（中文表头，全部成功或全部不导入）")
 async def import_patrols(request: Request, conn: Db, account: CurrentAccount,
                          file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = read_patrols(conn, await file.read(), file.filename or "")
-    ids = activity.record_patrols(conn, rows, account=account,
+    data = await file.read()
+    rows = await run_in_threadpool(read_patrols, conn, data, file.filename or "")
+    ids = await run_in_threadpool(activity.record_patrols, conn, rows, account=account,
                                   today=today(request.app.state.clock))
     return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}
 
@@ -73,7 +75,8 @@ async def import_patrols(request: Request, conn: Db, account: CurrentAccount,
              summary="从 CSV/XLSX 导入合格证与追溯码（中文表头，全部成功或全部不导入）")
 async def import_certificates(request: Request, conn: Db, account: CurrentAccount,
                               file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = read_certificates(conn, await file.read(), file.filename or "")
-    ids = activity.record_certificates(conn, rows, account=account,
-                                       today=today(request.app.state.clock))
+    data = await file.read()
+    rows = await run_in_threadpool(read_certificates, conn, data, file.filename or "")
+    ids = await run_in_threadpool(activity.record_certificates, conn, rows, account=account,
+                                  today=today(request.app.state.clock))
     return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}
