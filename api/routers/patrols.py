@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentAccount, Db
@@ -48,7 +47,7 @@ def post_patrols(request: Request, conn: Db, account: CurrentAccount,
                  ) -> dict[str, Any]:
     ids = activity.record_patrols(conn, [p.model_dump() for p in body], account=account,
                                   today=today(request.app.state.clock))
-    return {"created": len(ids), "ids": ids, "skipped_existing": len(body) - len(ids)}
+    return _stored(ids, len(body))
 
 
 @router.post("/certificates", status_code=201, summary="登记承诺达标合格证（可带追溯码）")
@@ -57,26 +56,28 @@ def post_certificates(request: Request, conn: Db, account: CurrentAccount,
                       ) -> dict[str, Any]:
     ids = activity.record_certificates(conn, [c.model_dump() for c in body], account=account,
                                        today=today(request.app.state.clock))
-    return {"created": len(ids), "ids": ids, "skipped_existing": len(body) - len(ids)}
+    return _stored(ids, len(body))
 
 
+def _stored(ids: list[int], sent: int) -> dict[str, Any]:
+    return {"created": len(ids), "ids": ids, "skipped_existing": sent - len(ids)}
+
+
+# Plain defs: FastAPI runs them in the thread pool, off the event loop; the upload is already
+# spooled to a temporary file.
 @router.post("/patrols/import", status_code=201,
              summary="从 CSV/XLSX 导入巡查记录（中文表头，全部成功或全部不导入）")
-async def import_patrols(request: Request, conn: Db, account: CurrentAccount,
-                         file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    data = await file.read()
-    rows = await run_in_threadpool(read_patrols, conn, data, file.filename or "")
-    ids = await run_in_threadpool(activity.record_patrols, conn, rows, account=account,
-                                  today=today(request.app.state.clock))
-    return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}
+def import_patrols(request: Request, conn: Db, account: CurrentAccount,
+                   file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    rows = read_patrols(conn, file.file.read(), file.filename or "")
+    return _stored(activity.record_patrols(conn, rows, account=account,
+                                           today=today(request.app.state.clock)), len(rows))
 
 
 @router.post("/certificates/import", status_code=201,
              summary="从 CSV/XLSX 导入合格证与追溯码（中文表头，全部成功或全部不导入）")
-async def import_certificates(request: Request, conn: Db, account: CurrentAccount,
-                              file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    data = await file.read()
-    rows = await run_in_threadpool(read_certificates, conn, data, file.filename or "")
-    ids = await run_in_threadpool(activity.record_certificates, conn, rows, account=account,
-                                  today=today(request.app.state.clock))
-    return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}
+def import_certificates(request: Request, conn: Db, account: CurrentAccount,
+                        file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    rows = read_certificates(conn, file.file.read(), file.filename or "")
+    return _stored(activity.record_certificates(conn, rows, account=account,
+                                                today=today(request.app.state.clock)), len(rows))
