@@ -119,12 +119,18 @@ def _refine(forward: ArrayFn, lon: Array, lat: Array, guess: tuple[Array, Array]
     return x, y
 
 
-def gcj02_to_wgs84_array(lon: Array, lat: Array) -> tuple[Array, Array]:
-    """GCJ-02 -> WGS84, accurate to ~1e-9 degrees (sub-millimetre); unchanged outside China."""
+def _inverse(forward: ArrayFn, one_step: ArrayFn, lon: Array, lat: Array
+             ) -> tuple[Array, Array]:
+    """The accurate inverse of `forward`, refined from its one-step approximation."""
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    x, y = _refine(wgs84_to_gcj02_array, lon, lat, _gcj02_to_wgs84_one_step_array(lon, lat))
+    x, y = _refine(forward, lon, lat, one_step(lon, lat))
     inside = _in_china(lon, lat)
     return np.where(inside, x, lon), np.where(inside, y, lat)
+
+
+def gcj02_to_wgs84_array(lon: Array, lat: Array) -> tuple[Array, Array]:
+    """GCJ-02 -> WGS84, accurate to ~1e-9 degrees (sub-millimetre); unchanged outside China."""
+    return _inverse(wgs84_to_gcj02_array, _gcj02_to_wgs84_one_step_array, lon, lat)
 
 
 def gcj02_to_bd09_array(lon: Array, lat: Array) -> tuple[Array, Array]:
@@ -150,10 +156,7 @@ def _bd09_to_gcj02_one_step_array(lon: Array, lat: Array) -> tuple[Array, Array]
 
 def bd09_to_gcj02_array(lon: Array, lat: Array) -> tuple[Array, Array]:
     """BD-09 -> GCJ-02, accurate to ~1e-9 degrees; unchanged outside China."""
-    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    x, y = _refine(gcj02_to_bd09_array, lon, lat, _bd09_to_gcj02_one_step_array(lon, lat))
-    inside = _in_china(lon, lat)
-    return np.where(inside, x, lon), np.where(inside, y, lat)
+    return _inverse(gcj02_to_bd09_array, _bd09_to_gcj02_one_step_array, lon, lat)
 
 
 def wgs84_to_bd09_array(lon: Array, lat: Array) -> tuple[Array, Array]:
