@@ -19,7 +19,7 @@ from georeg.credit.listing import refresh_key_supervision
 from georeg.credit.vocab import KIND_LABELS, OUTCOME_LABELS
 from georeg.errors import FieldError, InvalidInput
 from georeg.ids import IdentifierError, normalize_uscc
-from importers.tables import SheetRow, TableFileError, cell_date, cell_text, read_table
+from importers.tables import SheetRow, cell_date, cell_text, read_table
 
 MAX_ROWS = 5000
 MAX_ERRORS = 200  # enough to fix a file; a wholly wrong file need not list 5,000 rows
@@ -48,17 +48,11 @@ _OUTCOMES = {**{v: k for k, v in OUTCOME_LABELS.items()}, **{k: k for k in OUTCO
              "正常": "normal", "无问题": "normal", "较重": "major"}
 
 
-ImportFileError = TableFileError
-
-
 def read_event_file(data: bytes, filename: str = "") -> list[SheetRow]:
     """The data rows of a CSV or XLSX file (first sheet), keyed by field."""
     return read_table(data, filename, headers=HEADERS, required={"kind", "occurred_on"},
                       any_of={"entity_id", "uscc"}, names=COLUMN_NAMES)
 
-
-_text = cell_text
-_date = cell_date
 
 
 def _parse(row: SheetRow, today: date, errors: list[FieldError]) -> dict[str, Any]:
@@ -67,27 +61,27 @@ def _parse(row: SheetRow, today: date, errors: list[FieldError]) -> dict[str, An
                                  f"第 {row.number} 行“{COLUMN_NAMES[field]}”：{message}"))
 
     c = row.cells
-    out: dict[str, Any] = {f: _text(c.get(f)) for f in ("issuing_unit", "document_no",
+    out: dict[str, Any] = {f: cell_text(c.get(f)) for f in ("issuing_unit", "document_no",
                                                         "summary", "evidence_ref")}
-    raw_id = _text(c.get("entity_id"))
+    raw_id = cell_text(c.get("entity_id"))
     out["entity_id"] = int(raw_id) if raw_id and raw_id.isdigit() else None
     if raw_id and out["entity_id"] is None:
         fail("entity_id", "invalid", "应为整数")
     out["uscc"] = None
-    if _text(c.get("uscc")):
+    if cell_text(c.get("uscc")):
         try:
-            out["uscc"] = normalize_uscc(_text(c.get("uscc")) or "")
+            out["uscc"] = normalize_uscc(cell_text(c.get("uscc")) or "")
         except IdentifierError as e:
             fail("uscc", e.code, e.message)
     elif not raw_id:
         fail("entity_id", "required", "须填写主体编号或统一社会信用代码")
-    kind = _text(c.get("kind"))
+    kind = cell_text(c.get("kind"))
     out["kind"] = _KINDS.get(kind or "")
-    outcome = _text(c.get("outcome"))
+    outcome = cell_text(c.get("outcome"))
     out["outcome"] = _OUTCOMES.get(outcome) if outcome else None
     if outcome and out["outcome"] is None:
         fail("outcome", "invalid_outcome", "无法识别的结果")
-    day = None if c.get("occurred_on") is None else _date(c["occurred_on"])
+    day = None if c.get("occurred_on") is None else cell_date(c["occurred_on"])
     out["occurred_on"] = day
     if day is None:
         fail("occurred_on", "invalid_date", "应为日期，如 2024-03-15")
