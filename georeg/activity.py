@@ -6,6 +6,7 @@ problem named by its record number; then stored in one set-based INSERT, all or 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -41,15 +42,24 @@ def _check_entities(conn: Connection, rows: list[dict[str, Any]], numbers: list[
                                         "该主体不在本账号的管辖乡镇"))
 
 
-def record_patrols(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
-                   today: date) -> list[int]:
-    """Store patrols; a time without offset is China Standard Time."""
+def _check_batch(conn: Connection, rows: list[dict[str, Any]], account: Account, what: str,
+                 row_check: Callable[[int, dict[str, Any], list[FieldError]], None]) -> None:
+    """Scope, entities and each row's own check, all reported at once; nothing stored if any."""
     if not account.writes:
-        raise Forbidden("本账号不能登记巡查")
+        raise Forbidden(f"本账号不能登记{what}")
     errors: list[FieldError] = []
     numbers = _numbers(rows)
     _check_entities(conn, rows, numbers, account, errors)
     for i, r in zip(numbers, rows, strict=True):
+        row_check(i, r, errors)
+    if errors:
+        raise InvalidInput(f"{len(errors)} 处错误，本批未保存", errors)
+
+
+def record_patrols(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
+                   today: date) -> list[int]:
+    """Store patrols; a time without offset is China Standard Time."""
+    def check(i: int, r: dict[str, Any], errors: list[FieldError]) -> None:
         moment: datetime = r["patrolled_at"]
         if moment.tzinfo is None:
             r["patrolled_at"] = moment = moment.replace(tzinfo=CST)
@@ -57,8 +67,8 @@ def record_patrols(conn: Connection, rows: list[dict[str, Any]], *, account: Acc
             errors.append(_record_error(i, "patrolled_at", "in_future", "巡查时间不能晚于今天"))
         if r.get("result") == "problem" and not r.get("findings"):
             errors.append(_record_error(i, "findings", "required", "发现问题时须填写问题描述"))
-    if errors:
-        raise InvalidInput(f"{len(errors)} 处错误，本批未保存", errors)
+
+    _check_batch(conn, rows, account, "巡查", check)
     columns = ("entity_id", "inspector", "kind", "patrolled_at", "result", "findings",
                "follow_up", "follow_up_due", "external_id")
     return _insert(conn, "patrol", columns, rows,
@@ -68,16 +78,11 @@ def record_patrols(conn: Connection, rows: list[dict[str, Any]], *, account: Acc
 
 def record_certificates(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
                         today: date) -> list[int]:
-    if not account.writes:
-        raise Forbidden("本账号不能登记合格证")
-    errors: list[FieldError] = []
-    numbers = _numbers(rows)
-    _check_entities(conn, rows, numbers, account, errors)
-    for i, r in zip(numbers, rows, strict=True):
+    def check(i: int, r: dict[str, Any], errors: list[FieldError]) -> None:
         if r["issued_on"] > today:
             errors.append(_record_error(i, "issued_on", "in_future", "开证日期不能晚于今天"))
-    if errors:
-        raise InvalidInput(f"{len(errors)} 处错误，本批未保存", errors)
+
+    _check_batch(conn, rows, account, "合格证", check)
     columns = ("entity_id", "batch_no", "issued_on", "commodity", "quantity", "unit",
                "trace_code")
     return _insert(conn, "certificate", columns, rows,
