@@ -181,14 +181,10 @@ LEFT JOIN commodity c ON c.slug = j.commodity
 WHERE i.ord = j.ord AND i.reasons = '{}'
 """
 
-# New points: first occurrence per client_uuid, flags computed here, in input order.
+# New points: first occurrence per client_uuid, flags computed here, in input order; each
+# point's township and grid go to site_point_place in the same statement.
 _INSERT = """
-INSERT INTO site_point (client_uuid, content_hash, entity_id, plot_id, commodity, geom,
-                        input_crs, input_x, input_y, collected_at, accuracy_m, note,
-                        collector_id, township_code, grid_id, flags, source)
-SELECT client_uuid, content_hash, entity_id, plot_id, commodity, geom, :crs, input_x, input_y,
-       collected_at, accuracy_m, note, :collector, township_code, grid_id, flags, :source
-FROM (
+WITH first AS (
     SELECT DISTINCT ON (i.client_uuid) i.*, pt.geom, here.code AS township_code,
            here.grid_id,
            array_remove(ARRAY[
@@ -252,11 +248,20 @@ FROM (
         SELECT t.code, NULL FROM township t WHERE ST_Intersects(t.boundary, pt.geom)
         LIMIT 1) here ON true
     WHERE i.reasons = '{}'
-    ORDER BY i.client_uuid, i.ord
-) first
-ORDER BY ord
-ON CONFLICT (client_uuid) DO NOTHING
-RETURNING id, client_uuid, flags
+    ORDER BY i.client_uuid, i.ord),
+stored AS (
+    INSERT INTO site_point (client_uuid, content_hash, entity_id, plot_id, commodity, geom,
+                            input_crs, input_x, input_y, collected_at, accuracy_m, note,
+                            collector_id, flags, source)
+    SELECT client_uuid, content_hash, entity_id, plot_id, commodity, geom, :crs, input_x,
+           input_y, collected_at, accuracy_m, note, :collector, flags, :source
+    FROM first ORDER BY ord
+    ON CONFLICT (client_uuid) DO NOTHING
+    RETURNING id, client_uuid, flags),
+placed AS (
+    INSERT INTO site_point_place (site_point_id, township_code, grid_id)
+    SELECT s.id, f.township_code, f.grid_id FROM stored s JOIN first f USING (client_uuid))
+SELECT id, client_uuid, flags FROM stored
 """
 
 _EXISTING = """

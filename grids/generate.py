@@ -96,7 +96,7 @@ def generate(conn: Connection, *, township: str, cells: int, valid_from: date) -
                                  "AND valid_from >= :d"), {"t": township, "d": valid_from}
                             ).scalar() or []
     if same_day:
-        for table in ("entity", "plot", "site_point"):
+        for table in ("entity", "plot", "site_point_place"):
             conn.execute(text(f"UPDATE {table} SET grid_id = NULL WHERE grid_id = ANY(:ids)"),
                          {"ids": same_day})
         conn.execute(text("DELETE FROM grid WHERE id = ANY(:ids)"), {"ids": same_day})

@@ -22,7 +22,7 @@ SELECT g.id, g.code, g.name, g.township_code, t.name AS township_name, g.valid_f
            AS smallholder_count,
        (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind = 'buyer') AS buyer_count,
        (SELECT count(*) FROM plot p WHERE p.grid_id = g.id) AS plot_count,
-       (SELECT count(*) FROM site_point sp WHERE sp.grid_id = g.id) AS site_point_count
+       (SELECT count(*) FROM site_point_place sp WHERE sp.grid_id = g.id) AS site_point_count
 FROM grid g JOIN township t ON t.code = g.township_code
 WHERE g.id = :id
 """)

@@ -225,3 +225,58 @@ def test_bisect_balances_and_stays_compact() -> None:
     # compact: each group's spread is far smaller than the whole frame's
     spread = [np.ptp(xy[labels == k], axis=0).max() for k in range(6)]
     assert max(spread) < np.ptp(xy, axis=0).max()
+
+
+def test_site_points_are_placed_afresh_after_a_grid_change(engine: Engine) -> None:
+    """Two new grids split 参内镇 at a meridian; points on the shared edge go to the lower
+    grid id, points outside every grid keep their township, and the report counts moves."""
+    with engine.begin() as conn:
+        cx, cy = conn.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface("
+                                   "boundary) c FROM township WHERE code = :t) q"),
+                              {"t": CANNEI}).one()
+        entity = conn.execute(text(
+            "INSERT INTO entity (kind, name, township_code, location) VALUES ('family_farm',"
+            " '点位农场', :t, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) RETURNING id"),
+            {"t": CANNEI, "x": cx, "y": cy}).scalar_one()
+        conn.execute(text("UPDATE grid SET valid_to = '2023-06-01' WHERE township_code = :t"),
+                     {"t": CANNEI})
+        west, east = (conn.execute(text(
+            "INSERT INTO grid (code, township_code, name, boundary, valid_from) "
+            "SELECT :code, code, :name, ST_Multi(ST_Intersection(boundary, "
+            "ST_MakeEnvelope(:x0, -90, :x1, 90, 4326))), '2023-06-01' FROM township "
+            "WHERE code = :t RETURNING id"),
+            {"code": f"{CANNEI}90{i}", "name": f"测试{i}", "x0": x0, "x1": x1, "t": CANNEI}
+        ).scalar_one() for i, (x0, x1) in enumerate([(-180, cx), (cx, cx + 0.005)]))
+        points = {"edge": (cx, cy), "west": (cx - 0.001, cy), "east": (cx + 0.002, cy),
+                  "beyond": (cx + 0.01, cy)}
+        ids = {}
+        for n, (name, (x, y)) in enumerate(points.items()):
+            ids[name] = conn.execute(text(
+                "INSERT INTO site_point (client_uuid, content_hash, entity_id, geom, input_crs,"
+                " input_x, input_y) VALUES (gen_random_uuid(), :h, :e,"
+                " ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'wgs84', :x, :y) RETURNING id"),
+                {"h": bytes([n]), "e": entity, "x": x, "y": y}).scalar_one()
+            conn.execute(text("INSERT INTO site_point_place VALUES (:p, NULL, NULL)"),
+                         {"p": ids[name]})
+        inside = conn.execute(text("SELECT ST_Intersects(boundary, ST_SetSRID(ST_MakePoint("
+                                   ":x, :y), 4326)) FROM township WHERE code = :t"),
+                              {"x": cx + 0.01, "y": cy, "t": CANNEI}).scalar_one()
+        on_edge = conn.execute(text(
+            "SELECT count(*) FROM grid WHERE id IN (:w, :e) AND ST_Intersects(boundary, "
+            "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"), {"w": west, "e": east, "x": cx, "y": cy}
+        ).scalar_one()
+        report = reassign.reassign(conn, ("site_point",))
+        placed = {r.site_point_id: (r.grid_id, r.township_code) for r in conn.execute(text(
+            "SELECT site_point_id, grid_id, township_code FROM site_point_place "
+            "WHERE site_point_id = ANY(:ids)"), {"ids": list(ids.values())})}
+        again = reassign.reassign(conn, ("site_point",))
+        conn.execute(text("DELETE FROM site_point WHERE id = :p"), {"p": ids["west"]})
+        left = conn.execute(text("SELECT count(*) FROM site_point_place WHERE site_point_id = :p"),
+                            {"p": ids["west"]}).scalar_one()
+    assert on_edge == 2 and placed[ids["edge"]][0] == min(west, east)
+    assert placed[ids["west"]][0] == west and placed[ids["east"]][0] == east
+    assert placed[ids["beyond"]][0] is None
+    assert placed[ids["beyond"]][1] == (CANNEI if inside else None)
+    moved = {(m["from"], m["to"]): m["n"] for m in report["site_point"]}
+    assert moved[(None, f"{CANNEI}900")] == 2 and moved[(None, f"{CANNEI}901")] == 1
+    assert again["site_point_moved"] == 0 and left == 0
