@@ -153,6 +153,7 @@ CREATE TEMP TABLE incoming (
     commodity text, lon double precision, lat double precision, input_x double precision,
     input_y double precision, collected_at timestamptz, accuracy_m real, note text,
     reasons text[],
+    repeat boolean,  -- an earlier row of the batch names the same entity
     xy geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326))
         STORED
 ) ON COMMIT DROP
@@ -162,23 +163,28 @@ CREATE TEMP TABLE incoming (
 # coordinates out of range, unless swapping them lands in the entity's township (then the
 # point is kept, swapped, and flagged for review).
 _RESOLVE = """
-UPDATE incoming i SET reasons = i.reasons || array_remove(ARRAY[
-    CASE WHEN NOT (j.lon BETWEEN -180 AND 180 AND j.lat BETWEEN -90 AND 90)
-          AND NOT coalesce(ST_Intersects(et.boundary,
-                                         ST_SetSRID(ST_MakePoint(j.lat, j.lon), 4326)), false)
-         THEN 'coordinates_out_of_range' END,
-    CASE WHEN e.id IS NULL THEN 'unknown_entity' END,
-    CASE WHEN e.id IS NOT NULL AND CAST(:scope AS text) IS NOT NULL
-              AND e.township_code <> :scope THEN 'out_of_scope' END,
-    CASE WHEN i.plot_id IS NOT NULL AND p.id IS NULL THEN 'unknown_plot' END,
-    CASE WHEN i.commodity IS NOT NULL AND c.slug IS NULL THEN 'unknown_commodity' END
-], NULL)
-FROM incoming j
-LEFT JOIN entity e ON e.id = j.entity_id
-LEFT JOIN township et ON et.code = e.township_code
-LEFT JOIN plot p ON p.id = j.plot_id AND p.entity_id = j.entity_id
-LEFT JOIN commodity c ON c.slug = j.commodity
-WHERE i.ord = j.ord AND i.reasons = '{}'
+UPDATE incoming i SET reasons = found.reasons
+FROM (
+    SELECT j.ord, array_remove(ARRAY[
+        CASE WHEN NOT (j.lon BETWEEN -180 AND 180 AND j.lat BETWEEN -90 AND 90)
+              AND NOT coalesce(ST_Intersects(et.boundary,
+                                             ST_SetSRID(ST_MakePoint(j.lat, j.lon), 4326)),
+                               false)
+             THEN 'coordinates_out_of_range' END,
+        CASE WHEN e.id IS NULL THEN 'unknown_entity' END,
+        CASE WHEN e.id IS NOT NULL AND CAST(:scope AS text) IS NOT NULL
+                  AND e.township_code <> :scope THEN 'out_of_scope' END,
+        CASE WHEN j.plot_id IS NOT NULL AND p.entity_id IS DISTINCT FROM j.entity_id
+             THEN 'unknown_plot' END,
+        CASE WHEN j.commodity IS NOT NULL AND c.slug IS NULL THEN 'unknown_commodity' END
+    ], NULL) AS reasons
+    FROM incoming j
+    LEFT JOIN entity e ON e.id = j.entity_id
+    LEFT JOIN township et ON et.code = e.township_code
+    LEFT JOIN plot p ON p.id = j.plot_id
+    LEFT JOIN commodity c ON c.slug = j.commodity
+    WHERE j.reasons = '{}') found
+WHERE i.ord = found.ord AND found.reasons <> '{}'
 """
 
 # New points: first occurrence per client_uuid, flags computed here, in input order; each
@@ -203,25 +209,27 @@ WITH first AS (
                CASE WHEN NOT (ST_X(pt.geom) BETWEEN 73.4 AND 135.1
                               AND ST_Y(pt.geom) BETWEEN 3.8 AND 53.6)
                     THEN 'outside_china' END,
-               CASE WHEN EXISTS (SELECT 1 FROM plot p WHERE p.entity_id = i.entity_id
-                                 AND p.id IS DISTINCT FROM i.plot_id)
-                     AND NOT EXISTS (SELECT 1 FROM plot p WHERE p.entity_id = i.entity_id
+               -- most points lie near a plot: that test first, settling most rows
+               -- (within far_m / 111,320 degrees is within far_m metres: a cheap planar
+               -- test before the spherical one)
+               CASE WHEN NOT EXISTS (SELECT 1 FROM plot p WHERE p.entity_id = i.entity_id
                                      AND p.id IS DISTINCT FROM i.plot_id
-                                     AND ST_DWithin(p.geom::geography, pt.geom::geography,
-                                                    :far_m))
+                                     AND (ST_DWithin(p.geom, pt.geom, :far_m / 111320.0)
+                                          OR ST_DWithin(p.geom::geography,
+                                                        pt.geom::geography, :far_m)))
+                     AND EXISTS (SELECT 1 FROM plot p WHERE p.entity_id = i.entity_id
+                                 AND p.id IS DISTINCT FROM i.plot_id)
                     THEN 'far_from_plots' END,
                -- another point of the entity within 5 m on the same day (CST): stored
-               -- before, or earlier in this batch; through the GiST index (a box of ~11 m),
-               -- `+ 0` keeps the planner off the entity index, not selective for an entity
-               -- with thousands of points
+               -- before (the entity's points of that day, by index), or earlier in this
+               -- batch (only rows whose entity came before, through the batch's GiST index)
                CASE WHEN EXISTS (
                         SELECT 1 FROM site_point o
-                        WHERE o.geom && ST_Expand(pt.geom, 0.0001)
-                          AND o.entity_id + 0 = i.entity_id
-                          AND ST_DWithin(o.geom::geography, pt.geom::geography, :near_m)
-                          AND (o.collected_at AT TIME ZONE 'Asia/Shanghai')::date
-                              = (i.collected_at AT TIME ZONE 'Asia/Shanghai')::date)
-                    OR EXISTS (
+                        WHERE o.entity_id = i.entity_id
+                          AND o.collected_at >= day.start
+                          AND o.collected_at < day.start + interval '1 day'
+                          AND ST_DWithin(o.geom::geography, pt.geom::geography, :near_m))
+                    OR i.repeat AND EXISTS (
                         SELECT 1 FROM incoming m
                         WHERE m.xy && ST_Expand(pt.geom, 0.0001)
                           AND m.entity_id + 0 = i.entity_id AND m.ord < i.ord
@@ -237,15 +245,25 @@ WITH first AS (
         SELECT r.ok AS in_range,
                ST_SetSRID(CASE WHEN r.ok THEN ST_MakePoint(i.lon, i.lat)
                                ELSE ST_MakePoint(i.lat, i.lon) END, 4326) AS geom) pt
+    CROSS JOIN LATERAL (
+        SELECT date_trunc('day', i.collected_at AT TIME ZONE 'Asia/Shanghai')
+                   AT TIME ZONE 'Asia/Shanghai' AS start) day
     JOIN entity e ON e.id = i.entity_id
     JOIN township et ON et.code = e.township_code
-    -- The grid first (small polygons, quick to test), its township with it; the township
-    -- polygons only for points outside every grid.
+    -- Where the point lies: most points lie in their entity's grid (one test, no index
+    -- search); the other grids next, by index; the township polygons only for points
+    -- outside every grid.
+    LEFT JOIN current_grid eg ON eg.id = e.grid_id
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN ST_Intersects(eg.boundary, pt.geom) THEN eg.id END AS grid_id) home
     LEFT JOIN LATERAL (
-        SELECT g.township_code AS code, g.id AS grid_id FROM current_grid g
-        WHERE ST_Intersects(g.boundary, pt.geom)
+        SELECT eg.township_code AS code, home.grid_id WHERE home.grid_id IS NOT NULL
         UNION ALL
-        SELECT t.code, NULL FROM township t WHERE ST_Intersects(t.boundary, pt.geom)
+        SELECT g.township_code, g.id FROM current_grid g
+        WHERE home.grid_id IS NULL AND ST_Intersects(g.boundary, pt.geom)
+        UNION ALL
+        SELECT t.code, NULL FROM township t
+        WHERE home.grid_id IS NULL AND ST_Intersects(t.boundary, pt.geom)
         LIMIT 1) here ON true
     WHERE i.reasons = '{}'
     ORDER BY i.client_uuid, i.ord),
@@ -296,9 +314,10 @@ ON CONFLICT (content_hash) DO NOTHING
 """
 
 _COPY = ("COPY incoming (ord, client_uuid, content_hash, entity_id, plot_id, commodity, lon, lat,"
-         " input_x, input_y, collected_at, accuracy_m, note, reasons) FROM STDIN (FORMAT BINARY)")
+         " input_x, input_y, collected_at, accuracy_m, note, reasons, repeat)"
+         " FROM STDIN (FORMAT BINARY)")
 _COPY_TYPES = ["int4", "uuid", "bytea", "int8", "int8", "text", "float8", "float8", "float8",
-               "float8", "timestamptz", "float4", "text", "text[]"]
+               "float8", "timestamptz", "float4", "text", "text[]", "bool"]
 
 
 def _converted(subs: list[Submission], crs: str) -> tuple[np.ndarray, np.ndarray]:
@@ -321,23 +340,29 @@ def ingest(conn: Connection, subs: list[Submission], *, crs: str, collector: Acc
     raw = conn.connection.driver_connection
     assert raw is not None
     conn.execute(text(_STAGE))
+    seen: set[int] = set()
     with raw.cursor().copy(_COPY) as copy:
         copy.set_types(_COPY_TYPES)
         for i, s in enumerate(subs):
+            repeat = s.entity_id in seen
+            if s.entity_id is not None:
+                seen.add(s.entity_id)
             valid_xy = s.x is not None and s.y is not None and bool(np.isfinite(lon[i]))
             key = uuid.UUID(s.client_uuid) if s.client_uuid else None
             copy.write_row((i, key, content_hash(s, crs), s.entity_id, s.plot_id,
                             s.commodity, float(lon[i]) if valid_xy else None,
                             float(lat[i]) if valid_xy else None, s.x if valid_xy else None,
                             s.y if valid_xy else None, s.collected_at, s.accuracy_m, s.note,
-                            s.reasons))
+                            s.reasons, repeat))
     params = {"scope": collector.township_code, "collector": collector.id,
               "collector_township": collector.township_code, "crs": crs, "source": source,
               "max_accuracy": thresholds.max_accuracy_m, "far_m": thresholds.far_from_plots_m,
               "near_m": thresholds.near_duplicate_m}
-    # The planner needs to know the batch: a spatial index for the in-batch near-duplicate
-    # search and statistics instead of its guess for a temporary table.
-    conn.execute(text("CREATE INDEX ON incoming USING gist (xy); ANALYZE incoming"))
+    # A spatial index for the in-batch near-duplicate search when an entity comes more than
+    # once. (No ANALYZE: it cost a tenth of a batch, and the plans without it probe by
+    # primary key per row, as good for 5,000 rows.)
+    if len(seen) < sum(s.entity_id is not None for s in subs):
+        conn.execute(text("CREATE INDEX ON incoming USING gist (xy)"))
     conn.execute(text(_RESOLVE), params)
     new_rows = conn.execute(text(_INSERT), params).all()
     inserted = {str(r.client_uuid): r.id for r in new_rows}

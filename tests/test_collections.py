@@ -204,6 +204,19 @@ def test_near_duplicates_same_day_only(
     assert [("near_duplicate" in flags_of(r)) for r in res] == [False, True, False, False]
 
 
+def test_near_duplicates_of_stored_points_by_china_day(
+        client: TestClient, collector: dict, farm: dict) -> None:
+    """Against points stored by an earlier batch; the day is China Standard Time's."""
+    lon, lat = farm["site"]
+    results(post(client, collector, [
+        feature(farm["id"], lon, lat, collected_at="2023-03-05T23:50:00+08:00")]))
+    res = results(post(client, collector, [
+        feature(farm["id"], lon + 0.00002, lat, collected_at="2023-03-05T15:55:00Z"),  # 23:55
+        feature(farm["id"], lon, lat + 0.00002, collected_at="2023-03-05T16:05:00Z"),  # 00:05
+    ]))
+    assert [("near_duplicate" in flags_of(r)) for r in res] == [True, False]
+
+
 @pytest.mark.parametrize("crs", ["gcj02", "bd09", "cgcs2000", "EPSG:4549"])
 def test_coordinate_systems_are_converted_to_wgs84(
         client: TestClient, collector: dict, farm: dict, crs: str) -> None:
