@@ -10,10 +10,12 @@ PG_BIN := /usr/lib/postgresql/15/bin
 POSTGIS_CONTROL := /usr/share/postgresql/15/extension/postgis.control
 SEED ?= 2023
 DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib
+# the map pages' browser tests: headless Chromium, and CJK fonts for legible screenshots
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
-.PHONY: setup system-packages demo serve test bench lint clean db-down
+.PHONY: setup system-packages map-assets demo serve test bench lint clean db-down
 
-setup: system-packages $(VENV)/.installed
+setup: system-packages $(VENV)/.installed map-assets
 
 # Debian packages: PostgreSQL 15 + PostGIS 3. As root apt runs directly (CI, fresh machines);
 # an ordinary user is asked for sudo only when something is missing.
@@ -25,6 +27,18 @@ system-packages:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    $(DEB_PACKAGES) >/dev/null; \
 	fi
+	@if ! dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then \
+	  echo "安装 Debian 软件包：$(BROWSER_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(BROWSER_PACKAGES) >/dev/null; \
+	fi
+
+# Leaflet, its plugins and their CSS for the map pages (no CDN): npm tarballs pinned by version
+# and sha512 in maps/assets.lock.json, unpacked into the venv; installed packages are skipped.
+map-assets: $(VENV)/.installed
+	@$(BIN)/python -m maps.assets install --quiet
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

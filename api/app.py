@@ -16,9 +16,12 @@ from api.routers import (
     entities,
     grids,
     health,
+    maps,
     patrols,
     plots,
     reports,
+    sampling,
+    testing,
     townships,
 )
 from georeg import __version__
@@ -50,8 +53,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     errors.register(app)
     for router in (health.router, auth.router, townships.router, entities.producers,
                    entities.smallholders, plots.router, collections.router, reports.router,
-                   grids.router, patrols.router, credit.router):
+                   grids.router, patrols.router, credit.router, sampling.router,
+                   testing.router, testing.reports):
         app.include_router(router, prefix=API_PREFIX)
+    maps.install(app, settings, API_PREFIX)  # /maps/ pages, their layers, tiles and assets
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

@@ -26,7 +26,11 @@ def settings(request: Request) -> Settings:
 
 
 def db(request: Request) -> Iterator[Connection]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    Used with scope="function": the commit comes before the response is sent, so a client
+    that reads right after a write sees it, and a failed commit is the client's error, not
+    a success already reported (FastAPI's default runs the exit after sending)."""
     with transaction(request.app.state.engine, today(request.app.state.clock)) as conn:
         yield conn
 
@@ -43,7 +47,8 @@ def issue_token(request: Request, account: Account) -> tuple[str, int]:
     return jwt.encode(claims, state.token_secret, algorithm="HS256"), seconds
 
 
-def current_account(request: Request, conn: Annotated[Connection, Depends(db)],
+def current_account(request: Request,
+                    conn: Annotated[Connection, Depends(db, scope="function")],
                     token: Annotated[str | None, Depends(oauth2)]) -> Account:
     if not token:
         raise Unauthorized("请先登录（POST /api/v1/auth/token）")
@@ -61,7 +66,7 @@ def current_account(request: Request, conn: Annotated[Connection, Depends(db)],
     return account
 
 
-Db = Annotated[Connection, Depends(db)]
+Db = Annotated[Connection, Depends(db, scope="function")]
 CurrentAccount = Annotated[Account, Depends(current_account)]
 Cipher = Annotated[PiiCipher, Depends(cipher)]
 AppSettings = Annotated[Settings, Depends(settings)]

@@ -56,7 +56,9 @@ def _features(engine: Engine, n: int, seed: int) -> tuple[list[list[dict]], list
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     georeg = Path(sys.executable).with_name("georeg")
-    proc = subprocess.Popen([str(georeg), "serve", "--port", str(port)], env=env,
+    # a process per core, as the server would be deployed on the 2-core machine
+    proc = subprocess.Popen([str(georeg), "serve", "--port", str(port), "--workers",
+                             str(os.cpu_count() or 1)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -132,7 +132,8 @@ def load_anxi(settings: Settings, seed: int) -> None:
     with step("载入安溪县 2023 年参考数据"), engine.begin() as conn:
         counts = anxi.load(conn, demo_password=settings.demo_password, seed=seed)
     click.echo("乡镇 {townships}，演示边界 {boundaries}，新网格 {grids}，"
-               "年度目标 {plan_targets} 项，新账号 {accounts_created}".format(**counts))
+               "年度目标 {plan_targets} 项，禁用农药 {banned_substances} 种，"
+               "新账号 {accounts_created}".format(**counts))
     click.echo(anxi.ATTRIBUTION)
 
 
@@ -154,6 +155,10 @@ def demo_data(settings: Settings, seed: int, scale: str) -> None:
 
         with step("生成 2023 年巡查与合格证"), engine.begin() as conn:
             report |= generate_activity(conn, seed=seed)
+        from georeg.demo_testing import generate_testing
+
+        with step("生成 2023 年快检与定量监测结果"), engine.begin() as conn:
+            report |= generate_testing(conn, seed=seed)
     for key, value in report.items():
         click.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
 
@@ -178,10 +183,7 @@ def import_points(settings: Settings, file: str, crs: str, username: str, as_jso
     import json
     from pathlib import Path
 
-    from sqlalchemy import text
-
     from georeg import collection
-    from georeg.accounts import get_account
     from georeg.crs import normalize_crs
     from georeg.keys import pii_cipher
     from importers.point_files import PointFileError, read_point_file
@@ -195,11 +197,7 @@ def import_points(settings: Settings, file: str, crs: str, username: str, as_jso
     engine = make_engine(settings.url(), pool_size=1, interactive=False)
     cipher = pii_cipher(settings)
     with engine.connect() as conn:
-        account_id = conn.execute(text("SELECT id FROM account WHERE username = :u"),
-                                  {"u": username}).scalar()
-        account = get_account(conn, account_id) if account_id else None
-    if account is None:
-        fail(f"账号 {username} 不存在或已停用")
+        account = _account(conn, username)
     outcomes: list[collection.Outcome] = []
     chunk = collection.MAX_BATCH
     # One transaction per chunk; row ids are stable, so a re-run resumes without duplicates.
@@ -291,23 +289,80 @@ def import_certificates(settings: Settings, file: str, username: str) -> None:
     _import_activity(settings, file, username, "certificates")
 
 
+@import_.command("rapid-tests")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", default="admin", show_default=True, help="以哪个账号登记")
+@click.pass_obj
+def import_rapid_tests(settings: Settings, file: str, username: str) -> None:
+    """导入快检结果（CSV/XLSX，中文表头）；不合格记入信用档案；有错误时整个文件不导入。"""
+    from pathlib import Path
+
+    from georeg.clock import today
+    from georeg.testing.results import read_rapid_test_file, record_rapid_tests
+
+    with _transaction(settings) as conn:
+        account = _account(conn, username)
+        rows = read_rapid_test_file(conn, Path(file).read_bytes(), Path(file).name)
+        done = record_rapid_tests(conn, rows, account=account, today=today())
+    click.echo(f"导入 {done['created']} 条，已存在而跳过 {done['skipped_existing']} 条，"
+               f"其中不合格 {done['failed']} 条（已记入信用档案）")
+
+
+@import_.command("mrl")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", default="admin", show_default=True, help="以哪个账号导入")
+@click.pass_obj
+def import_mrl(settings: Settings, file: str, username: str) -> None:
+    """导入最大残留限量表（CSV/XLSX）：每行须注明标准、条款和原文；限量变化时保留旧版本。"""
+    from pathlib import Path
+
+    from georeg.testing.mrl import import_mrl as run_import
+
+    with _transaction(settings) as conn:
+        done = run_import(conn, Path(file).read_bytes(), Path(file).name,
+                          account=_account(conn, username))
+    click.echo(f"共 {done['rows']} 行：新增 {done['added']}，替换（旧版本保留）"
+               f"{done['replaced']}，未变 {done['unchanged']}")
+
+
+@contextmanager
+def _transaction(settings: Settings, day: Any = None) -> Iterator[Any]:
+    """One transaction on the configured database, dated `day` (default: today, CST)."""
+    from georeg.clock import today
+    from georeg.database import transaction
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    try:
+        with transaction(engine, today=day or today()) as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _account(conn: Any, username: str) -> Any:
+    """The account that records or imports; a readable failure when there is none."""
+    from sqlalchemy import text
+
+    from georeg.accounts import get_account
+
+    account_id = conn.execute(text("SELECT id FROM account WHERE username = :u"),
+                              {"u": username}).scalar()
+    account = get_account(conn, account_id) if account_id else None
+    if account is None:
+        fail(f"账号 {username} 不存在或已停用")
+    return account
+
+
 def _import_activity(settings: Settings, file: str, username: str, what: str) -> None:
     from pathlib import Path
 
-    from sqlalchemy import text
-
     from georeg import activity
-    from georeg.accounts import get_account
     from georeg.clock import today
     from importers.activity_files import read_certificates, read_patrols
 
     engine = make_engine(settings.url(), pool_size=1, interactive=False)
     with engine.begin() as conn:
-        account_id = conn.execute(text("SELECT id FROM account WHERE username = :u"),
-                                  {"u": username}).scalar()
-        account = get_account(conn, account_id) if account_id else None
-        if account is None:
-            fail(f"账号 {username} 不存在或已停用")
+        account = _account(conn, username)
         data = Path(file).read_bytes()
         if what == "patrols":
             rows = read_patrols(conn, data, Path(file).name)
@@ -424,6 +479,47 @@ def report_provenance(settings: Settings, year: int | None, county: str | None, 
         sys.stdout.buffer.write(data)
 
 
+@report.command("testing-progress")
+@click.option("--year", type=int, default=None, help="年度（默认：最近一个有快检任务的年度）")
+@click.option("--quarter", type=click.IntRange(1, 4), default=None,
+              help="统计到该季度末（默认：本季度，往年为四季度）")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "xlsx", "json"]),
+              default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="写入文件（xlsx 必须指定）")
+@click.pass_obj
+def report_testing_progress(settings: Settings, year: int | None, quarter: int | None,
+                            fmt: str, output: str | None) -> None:
+    """快检任务与定量监测进度：按检测单位和方法，季度序时进度，禽肉禽蛋兽残占比。"""
+    import json
+
+    from georeg.clock import today
+    from georeg.export import to_csv, to_xlsx
+    from georeg.testing.progress import COLUMNS, latest_year, progress_text, testing_progress
+
+    if fmt == "xlsx" and not output:
+        fail("xlsx 格式请用 -o 指定输出文件")
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    as_of = today()
+    with engine.connect() as conn:
+        report = testing_progress(conn, year=year or latest_year(conn, as_of), quarter=quarter,
+                                  as_of=as_of)
+    if fmt == "xlsx":
+        data = to_xlsx(report["rows"], COLUMNS, title=f"{report['year']}年快检与监测进度")
+    elif fmt == "csv":
+        data = to_csv(report["rows"], COLUMNS)
+    elif fmt == "json":
+        data = json.dumps(report, ensure_ascii=False, default=str, indent=1).encode()
+    else:
+        data = progress_text(report).encode()
+    if output:
+        with open(output, "wb") as f:
+            f.write(data)
+        click.echo(f"已写入 {output}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+
+
 @main.group("credit")
 def credit_group() -> None:
     """信用档案与重点监管名单。"""
@@ -451,28 +547,218 @@ def credit_refresh(settings: Settings) -> None:
     """按规则重算重点监管名单（每天运行一次，如由 cron 调用）。"""
     from georeg.clock import today
     from georeg.credit import refresh_key_supervision
-    from georeg.database import transaction
 
-    engine = make_engine(settings.url(), pool_size=1, interactive=False)
     day = today()
-    with transaction(engine, today=day) as conn:
+    with _transaction(settings, day) as conn:
         opened, closed = refresh_key_supervision(conn, day)
     click.echo(f"重点监管名单（{day}）：新列入 {opened} 项，移出 {closed} 项")
+
+
+@main.command("sample")
+@click.option("--frame", "frame_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="抽样框 CSV：id 与 x、y（米）或 lon、lat（经纬度）")
+@click.option("--n", "n", type=int, default=None, help="样本量（分层时为各层之和；--frame 时必填）")
+@click.option("--method", type=click.Choice(["grts", "lpm", "srs"]), default="grts",
+              show_default=True, help="grts 空间均衡、lpm 局部枢轴法、srs 简单随机")
+@click.option("--seed", type=int, default=None, help="随机种子（省略时随机生成并报告）")
+@click.option("--stratum-column", default=None, help="分层列名")
+@click.option("--allocation", type=click.Choice(["proportional", "equal"]),
+              default="proportional", show_default=True, help="分层时的样本分配")
+@click.option("--weight-column", default=None, help="权重列名（入样概率与权重成正比）")
+@click.option("--legacy-column", default=None, help="必抽列名（1/是 为必抽单位）")
+@click.option("--over", type=int, default=0, show_default=True, help="替补单位数")
+@click.option("--request", "request_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="不用 --frame 时：抽样计划请求 JSON（同 POST "
+              "/api/v1/sampling/plans），按数据库登记的主体抽样并保存计划")
+@click.option("--as", "username", default="admin", show_default=True,
+              help="--request：以哪个账号制定计划")
+@click.option("--json", "as_json", is_flag=True, help="--request：以 JSON 输出整个计划")
+@click.pass_obj
+def sample_cmd(settings: Settings, frame_file: str | None, n: int | None, method: str,
+               seed: int | None, stratum_column: str | None, allocation: str,
+               weight_column: str | None, legacy_column: str | None, over: int,
+               request_file: str | None, username: str, as_json: bool) -> None:
+    """抽样：CSV 写到标准输出（id,rank,role,inclusion_probability），均衡度写到标准错误。
+
+    role 为 base（基本样本）或 replacement（替补，按顺序使用，分层时用同层替补）。
+    --request plan.json（不用 --frame）则按数据库中的登记主体制定并保存抽样计划。
+    """
+    if request_file is not None and frame_file is None:
+        _sample_request(settings, request_file, username=username, as_json=as_json)
+        return
+    if frame_file is not None and n is None:
+        fail("需要 --n：样本量")
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbelow(2**31)
+    if frame_file is None:
+        fail("需要 --frame（抽样框 CSV）或 --request（抽样计划请求 JSON，按数据库抽样）")
+    _sample_frame(frame_file, n=n, method=method, seed=seed, stratum_column=stratum_column,
+                  allocation=allocation, weight_column=weight_column,
+                  legacy_column=legacy_column, over=over)
+
+
+def _sample_request(settings: Settings, request_file: str, *, username: str,
+                    as_json: bool) -> None:
+    """A plan from a request file, drawn from the database and saved (same rules as the API)."""
+    import json
+    from pathlib import Path
+
+    from georeg.clock import today
+    from georeg.errors import GeoregError
+    from georeg.sampling.plans import create_plan, parse_request, plan_text
+
+    try:
+        raw = json.loads(Path(request_file).read_text(encoding="utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as e:
+        fail(f"{request_file}：不是有效的 JSON（{type(e).__name__}）")
+    day = today()
+    try:
+        req = parse_request(raw)
+        with _transaction(settings, day) as conn:
+            account = _account(conn, username)
+            plan = create_plan(conn, req, account=account, today=day, raw=raw)
+    except GeoregError as e:  # nothing was saved: the transaction rolled back
+        fail(f"{request_file}：{e.detail}"
+             + "".join(f"\n  {x.field}：{x.message}" for x in e.errors))
+    if as_json:
+        click.echo(json.dumps(plan, ensure_ascii=False, indent=1))
+    else:
+        click.echo(plan_text(plan), nl=False)
+
+
+def _sample_frame(frame_file: str, *, n: int, method: str, seed: int,
+                  stratum_column: str | None, allocation: str, weight_column: str | None,
+                  legacy_column: str | None, over: int) -> None:
+    from pathlib import Path
+
+    from georeg.sampling import METHOD_LABELS, SamplingError, select, srs_balance_mean
+    from georeg.sampling.balance import default_reps
+    from georeg.sampling.frame import FrameError, read_frame, write_selection_csv
+
+    try:
+        frame = read_frame(Path(frame_file).read_bytes(), stratum_column=stratum_column,
+                           weight_column=weight_column, legacy_column=legacy_column)
+        selection = select(frame.x, frame.y, n, method=method, seed=seed,  # type: ignore[arg-type]
+                           weights=frame.weights, strata=frame.strata,
+                           allocation=allocation,  # type: ignore[arg-type]
+                           legacy=frame.legacy, over=over)
+    except FrameError as e:
+        fail(f"{frame_file}：{e.message}")
+    except SamplingError as e:
+        fail(e.detail)
+    sys.stdout.write(write_selection_csv(frame, selection))
+    size = len(frame.ids)
+    projected = "（经纬度已投影为米）" if frame.projected_from_lonlat else ""
+    replacements = int((~selection.is_base).sum())
+    click.echo(f"抽样框 {size} 个单位{projected}；{METHOD_LABELS[method]}；样本 {n}，"
+               f"替补 {replacements}；随机种子 {seed}", err=True)
+    if frame.strata is not None:
+        for key, (units, allocated) in selection.stratum_sizes.items():
+            click.echo(f"  层 {key}：单位 {units}，样本 {allocated}", err=True)
+    if selection.balance is None:
+        click.echo("空间均衡度：样本少于 2 个，无法计算", err=True)
+        return
+    reps = default_reps(size)
+    srs_mean = srs_balance_mean(frame.x, frame.y, selection.frame_probability,
+                                int(selection.is_base.sum()), seed, reps=reps)
+    click.echo(f"空间均衡度（Pielou，0 为最均衡）：{selection.balance:.4f}；"
+               f"同一抽样框简单随机抽样 {reps} 次的平均值：{srs_mean:.4f}", err=True)
+
+
+@main.group("map")
+def map_group() -> None:
+    """导出地图页面为独立 HTML 文件（数据与前端资源内嵌，离线可打开）。"""
+
+
+def _write_map(settings: Settings, output: str, build: Any) -> None:
+    from pathlib import Path
+
+    from georeg.clock import today
+    from georeg.database import transaction
+    from georeg.errors import GeoregError
+    from maps import assets, export
+
+    engine = make_engine(settings.url(), pool_size=1, interactive=False)
+    try:
+        with step("生成地图页面"), transaction(engine, today()) as conn:
+            html = build(conn)
+    except (assets.AssetError, GeoregError) as e:
+        fail(str(e))
+    size = export.write(html, Path(output))
+    click.echo(f"已写入 {output}（{size / 1e6:.1f} MB）")
+
+
+_OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+                       help="输出的 HTML 文件")
+
+
+@map_group.command("county")
+@_OUTPUT
+@click.pass_obj
+def map_county(settings: Settings, output: str) -> None:
+    """县域总览：乡镇与网格边界、主体（按类型和重点监管）、地块。"""
+    from maps import export
+
+    _write_map(settings, output, lambda conn: export.county(conn, settings))
+
+
+@map_group.command("township")
+@click.argument("code")
+@click.option("--month", default=None, help="YYYY-MM（默认最近有巡查记录的月份）")
+@_OUTPUT
+@click.pass_obj
+def map_township(settings: Settings, code: str, month: str | None, output: str) -> None:
+    """乡镇：网格与人员、巡查进度分级图。"""
+    from maps import export
+
+    _write_map(settings, output, lambda conn: export.township(conn, settings, code, month=month))
+
+
+@map_group.command("provenance")
+@click.option("--year", type=int, default=None)
+@_OUTPUT
+@click.pass_obj
+def map_provenance(settings: Settings, year: int | None, output: str) -> None:
+    """产地溯源采集：点位与待核查标记、各网格完成率。"""
+    from maps import export
+
+    _write_map(settings, output, lambda conn: export.provenance(conn, settings, year=year))
+
+
+@map_group.command("plan")
+@click.argument("plan_id", type=int)
+@_OUTPUT
+@click.pass_obj
+def map_plan(settings: Settings, plan_id: int, output: str) -> None:
+    """抽样计划：编号的目标（替补另行标出）与范围。"""
+    from maps import export
+
+    _write_map(settings, output, lambda conn: export.plan(conn, settings, plan_id))
 
 
 @main.command("serve")
 @click.option("--host", default=None, help="默认 127.0.0.1")
 @click.option("--port", default=None, type=int, help="默认 8000")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="服务进程数（默认 1，GEOREG_WORKERS）；多核服务器可设为核数")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None,
+          workers: int | None) -> None:
     """启动 API 与地图服务。"""
     import uvicorn
 
     from api.app import create_app
 
     host, port = host or settings.host, port or settings.port
+    workers = workers or settings.workers
     click.echo(f"georeg 服务：http://{host}:{port}/ （接口文档 /docs）", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    else:  # each process builds its app from the same GEOREG_* environment
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level="info")
 
 
 def run() -> None:

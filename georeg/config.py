@@ -43,6 +43,17 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # server processes: one per core lets concurrent uploads parse JSON in parallel
+    workers: int = Field(default=1, ge=1)
+
+    # map pages (maps/): base maps can be turned off (tests, offline intranets); Tianditu needs a
+    # key (https://console.tianditu.gov.cn), its option is hidden without one
+    map_tiles: bool = True
+    tianditu_key: str | None = None
+    # Leaflet and plugin files installed by `python -m maps.assets install`; None: in the venv
+    assets_dir: Path | None = None
+    # above this many entities the county page draws them from vector tiles, not one GeoJSON
+    map_vector_tiles_above: int = 50_000
 
     @cached_property
     def tag(self) -> str:

@@ -135,6 +135,18 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
                                       "人工列入重点监管名单须注明原因"),
     "key_supervision_listing_entity_id_fkey": (NotFound, "entity_id", "unknown_entity",
                                                "主体不存在"),
+    # testing (sql/009_testing.sql)
+    "rapid_test_not_in_future": (InvalidInput, "sampled_on", "in_future",
+                                 "抽样日期不能晚于今天"),
+    "lab_sample_not_in_future": (InvalidInput, "sampled_on", "in_future",
+                                 "抽样日期不能晚于今天"),
+    "rapid_test_unit_township_fkey": (InvalidInput, "unit", "unknown_unit", "未知的检测单位"),
+    "lab_sample_unit_township_fkey": (InvalidInput, "unit", "unknown_unit", "未知的检测单位"),
+    "rapid_test_plan_target_fkey": (InvalidInput, "target_no", "unknown_target",
+                                    "抽样计划中没有这个目标"),
+    "lab_sample_plan_target_fkey": (InvalidInput, "target_no", "unknown_target",
+                                    "抽样计划中没有这个目标"),
+    "mrl_current": (Conflict, "substance", "duplicate", "该物质与食品已有现行限量"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, text
 from georeg.accounts import Role, ensure_account
 from georeg.config import DATA_DIR
 from georeg.coords import gcj02_to_wgs84
+from georeg.testing.mrl import normalize_substance
 from grids.demo import draw_township_boundaries, generate_grids
 
 ANXI_DIR = DATA_DIR / "anxi-2023"
@@ -26,6 +28,12 @@ YEAR = 2023
 COUNTY_UNIT_NAME = "县级"
 SOURCE_ATTACHMENT_3 = "安农〔2023〕66号 附件3"
 SOURCE_ATTACHMENT_4 = "安农〔2023〕66号 附件4"
+SOURCE_LAB_MONITORING = "安农〔2023〕66号 二（四）优化定量监测"
+SOURCE_BANNED = "农业部公告第199号"
+# Vegetables, fruit trees and tea (announcement 199 also names Chinese herbal medicine, which
+# has no commodity category here).
+BANNED_CATEGORIES = ("vegetable", "fruit", "tea")
+_LAB_MONITORING = re.compile(r"全县农产品质量安全监测(\d+)批次")
 ATTRIBUTION = "乡镇点位与县界：Vonng/adcode（CC BY 4.0）；乡镇边界为演示数据"
 
 TOWNSHIP_METRICS = ("producers", "daily_patrols", "monthly_patrols", "annual_trace_codes",
@@ -82,6 +90,20 @@ def read_quotas(folder: Path, name_to_code: dict[str, str]) -> list[tuple[str, s
     return out
 
 
+def read_lab_monitoring_target(folder: Path = ANXI_DIR) -> int:
+    """The county's lab-monitoring batches, read from the notice's own sentence."""
+    notice = (folder / "notice-2023-work-points.txt").read_text(encoding="utf-8")
+    found = _LAB_MONITORING.findall(notice)
+    if len(found) != 1:
+        raise ValueError("通知中应有且只有一处“全县农产品质量安全监测N批次”")
+    return int(found[0])
+
+
+def read_banned(folder: Path = ANXI_DIR) -> list[str]:
+    rows = _read_csv(folder / "banned_pesticides_moa199.csv")
+    return [normalize_substance(r["pesticide_cn"]) for r in rows]
+
+
 def load(conn: Connection, *, demo_password: str, seed: int = 1, folder: Path = ANXI_DIR) -> dict:
     """Load (or refresh) the reference data; idempotent. Returns counts for the CLI."""
     townships = read_townships(folder)
@@ -102,12 +124,23 @@ def load(conn: Connection, *, demo_password: str, seed: int = 1, folder: Path = 
     name_to_code = {t.name: t.code for t in townships}
     targets += [{"unit": u, "metric": m, "target": v, "source": SOURCE_ATTACHMENT_4}
                 for u, m, v in read_quotas(folder, name_to_code)]
+    targets.append({"unit": "county", "metric": "lab_monitoring_batches",
+                    "target": read_lab_monitoring_target(folder),
+                    "source": SOURCE_LAB_MONITORING})
     conn.execute(text("""
         INSERT INTO plan_target (year, unit, metric, target, source)
         VALUES (:year, :unit, :metric, :target, :source)
         ON CONFLICT (year, unit, metric) DO UPDATE
         SET target = EXCLUDED.target, source = EXCLUDED.source"""),
         [dict(t, year=YEAR) for t in targets])
+
+    banned = read_banned(folder)
+    conn.execute(text("""
+        INSERT INTO banned_substance (substance, categories, source)
+        VALUES (:s, :c, :src)
+        ON CONFLICT (substance) DO UPDATE
+        SET categories = EXCLUDED.categories, source = EXCLUDED.source"""),
+        [{"s": b, "c": list(BANNED_CATEGORIES), "src": SOURCE_BANNED} for b in banned])
 
     created = ensure_account(conn, username="admin", display_name="系统管理员", role=Role.admin,
                              password=demo_password)
@@ -116,4 +149,5 @@ def load(conn: Connection, *, demo_password: str, seed: int = 1, folder: Path = 
                                   role=Role.township_supervisor, password=demo_password,
                                   township_code=t.code)
     return {"townships": len(townships), "boundaries": drawn, "grids": grids,
-            "plan_targets": len(targets), "accounts_created": int(created)}
+            "plan_targets": len(targets), "banned_substances": len(banned),
+            "accounts_created": int(created)}

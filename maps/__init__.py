@@ -1,2 +1,2 @@
-"""Map pages (folium, served by the app and written as static HTML). Lands with issue 7; the
-API already serves every layer they need as GeoJSON."""
+"""Map pages (issue 7): folium pages served at /maps/ and written as static HTML, their display
+layers and vector tiles, and the Leaflet files they use, installed from npm at set-up."""

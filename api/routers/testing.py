@@ -1,0 +1,127 @@
+"""Rapid tests, lab results, the MRL table, and the testing-progress report."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, File, Query, Request, UploadFile
+
+from api.deps import CurrentAccount, Db
+from api.routers.reports import Format, table_response
+from georeg.clock import today
+from georeg.errors import FieldError, PayloadTooLarge
+from georeg.testing import mrl, progress, results
+
+router = APIRouter(prefix="/testing", tags=["检测"])
+reports = APIRouter(prefix="/reports", tags=["报表"])
+
+Records = dict[str, Any] | list[dict[str, Any]]
+BATCH = "一条记录（对象）或一批（数组，至多 5000 条，全部成功或全部不保存）"
+Year = Annotated[int | None, Query(ge=2000, le=2100)]
+Unit = Annotated[str | None, Query(pattern=r"^(county|[0-9]{12})$",
+                                   description="county（县级）或 12 位乡镇代码")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+RAPID_EXAMPLE = {"entity_id": 1, "commodity": "cowpea", "sampled_on": "2023-05-04",
+                 "unit": "350524113000", "method": "colloidal_gold", "parameter": "克百威",
+                 "result": "pass", "sample_no": "KJ-2023-0001"}
+LAB_EXAMPLE = {"entity_id": 1, "commodity": "cowpea", "sampled_on": "2023-05-04",
+               "unit": "county", "kind": "supervisory_sampling",
+               "lab": "县农产品质量安全检测站", "report_no": "AX-2023-0001",
+               "analytes": [{"substance": "克百威", "not_detected": True, "lod_mg_kg": 0.005},
+                            {"substance": "毒死蜱", "value_mg_kg": 0.012}]}
+
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def _read(file: UploadFile) -> bytes:
+    data = file.file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise PayloadTooLarge("文件超过 10 MB，请分批导入",
+                              [FieldError("file", "too_large", "文件过大")])
+    return data
+
+
+def _many(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return body if isinstance(body, list) else [body]
+
+
+@router.post("/rapid-tests", status_code=201,
+             summary="登记快检结果（一条或一批；不合格自动记入信用档案并列入重点监管名单）")
+def post_rapid_tests(request: Request, conn: Db, account: CurrentAccount,
+                     body: Annotated[Records, Body(description=BATCH, openapi_examples={
+                         "one": {"value": RAPID_EXAMPLE}})]) -> dict[str, Any]:
+    return results.record_rapid_tests(conn, _many(body), account=account,
+                                      today=today(request.app.state.clock))
+
+
+# Plain def: FastAPI runs it in the thread pool; the upload is already spooled to a file.
+@router.post("/rapid-tests/import", status_code=201,
+             summary="从 CSV/XLSX 导入快检结果（中文表头，全部成功或全部不导入）")
+def import_rapid_tests(request: Request, conn: Db, account: CurrentAccount,
+                       file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    rows = results.read_rapid_test_file(conn, _read(file), file.filename or "")
+    return results.record_rapid_tests(conn, rows, account=account,
+                                      today=today(request.app.state.clock))
+
+
+@router.get("/rapid-tests", summary="快检结果列表")
+def get_rapid_tests(conn: Db, account: CurrentAccount, year: Year = None, unit: Unit = None,
+                    method: Literal["colloidal_gold", "enzyme_inhibition", "veterinary"]
+                    | None = None, result: Literal["pass", "fail"] | None = None,
+                    entity_id: int | None = None, commodity: str | None = None,
+                    limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    return results.list_rapid_tests(conn, year=year, unit=unit, method=method, result=result,
+                                    entity_id=entity_id, commodity=commodity, limit=limit,
+                                    offset=offset)
+
+
+@router.post("/lab-results", status_code=201,
+             summary="登记定量检测结果（按限量表和禁用农药名单判定；不合格记入信用档案）")
+def post_lab_results(request: Request, conn: Db, account: CurrentAccount,
+                     body: Annotated[Records, Body(description=BATCH, openapi_examples={
+                         "one": {"value": LAB_EXAMPLE}})]) -> dict[str, Any]:
+    return results.record_lab_results(conn, _many(body), account=account,
+                                      today=today(request.app.state.clock))
+
+
+@router.get("/lab-results", summary="定量检测结果列表（含各检测项目的判定）")
+def get_lab_results(conn: Db, account: CurrentAccount, year: Year = None, unit: Unit = None,
+                    kind: Literal["routine_monitoring", "risk_monitoring",
+                                  "supervisory_sampling"] | None = None,
+                    result: Literal["pass", "fail", "review"] | None = None,
+                    entity_id: int | None = None, commodity: str | None = None,
+                    limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    return results.list_lab_results(conn, year=year, unit=unit, kind=kind, result=result,
+                                    entity_id=entity_id, commodity=commodity, limit=limit,
+                                    offset=offset)
+
+
+@router.get("/mrl", summary="最大残留限量表（现行；history=true 含已被替换的版本）")
+def get_mrl(conn: Db, account: CurrentAccount, substance: str | None = None,
+            history: bool = False, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+    return mrl.list_mrl(conn, substance=substance, history=history, limit=limit, offset=offset)
+
+
+@router.post("/mrl/import", status_code=201,
+             summary="导入最大残留限量表（CSV/XLSX；每行须注明标准、条款和原文）")
+def import_mrl(conn: Db, account: CurrentAccount,
+               file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    return mrl.import_mrl(conn, _read(file), file.filename or "", account=account)
+
+
+@reports.get("/testing-progress",
+             summary="快检任务与定量监测进度（按检测单位和方法，季度序时进度）")
+def testing_progress(request: Request, conn: Db, account: CurrentAccount, year: Year = None,
+                     quarter: Annotated[int | None, Query(ge=1, le=4)] = None,
+                     format: Format = "json") -> Any:
+    as_of: date = today(request.app.state.clock)
+    report = progress.testing_progress(conn, year=year or progress.latest_year(conn, as_of),
+                                       quarter=quarter, as_of=as_of)
+    download = table_response(report["rows"], progress.COLUMNS, format,
+                              f"testing-progress-{report['year']}-q{report['quarter']}",
+                              f"{report['year']}年快检与监测进度")
+    return download if download is not None else report

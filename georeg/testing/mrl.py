@@ -1,0 +1,268 @@
+"""The MRL table (最大残留限量) as data, and the judgement of lab results against it.
+
+The county loads limits from its copy of GB 2763-2021 (pesticides) and GB 31650-2019
+(veterinary drugs) with `georeg import mrl FILE`; the project ships none. Every row names its
+standard, clause and the standard's own words. A file is all or nothing: one bad row (named by
+its row number and field) stores nothing.
+
+Versions: a row whose limit, standard, clause or text differs from the current one for the same
+substance and commodity (or category) closes the current row (`superseded_at`) and is stored as
+a new row that `replaces` it; an identical row changes nothing, so re-importing a file is a
+no-op. Rows are never deleted, and a row missing from a later file stays in force (files may
+hold only the limits a county updates). Each judged analyte keeps the id of the limit version
+it was judged against, so an old result still shows the limit of its day.
+
+Judgement of one analyte in one commodity:
+- not detected: pass;
+- detected, the substance on the banned list for the commodity's category (MOA announcement
+  No. 199: vegetables, fruit, tea): fail, whatever the MRL;
+- detected, a limit found (the commodity's own row first, else its category's): fail when the
+  value is above the limit, pass at or below it; a limit of 0 (不得检出) fails any detection;
+- detected, no limit found: `no_limit`, neither pass nor fail: the sample needs review by a
+  person (a missing row in the county's table says nothing about the standard).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from georeg.accounts import Account, Role
+from georeg.activity import _insert
+from georeg.errors import FieldError, Forbidden, InvalidInput
+from georeg.testing.vocab import CATEGORY_LABELS
+from importers.activity_files import _error
+from importers.tables import SheetRow, cell_text, read_table
+
+LOADING_ROLES = frozenset({Role.county_supervisor, Role.admin})
+MAX_ERRORS = 200
+
+HEADERS = {
+    "农药/兽药": "substance", "农药": "substance", "兽药": "substance", "农药名称": "substance",
+    "兽药名称": "substance", "药物名称": "substance", "物质": "substance",
+    "substance": "substance",
+    "食品": "commodity", "食品名称": "commodity", "食品类别/名称": "commodity",
+    "品种": "commodity", "产品": "commodity", "品种/类别": "commodity",
+    "commodity": "commodity",
+    "最大残留限量(mg/kg)": "limit", "最大残留限量": "limit", "限量(mg/kg)": "limit",
+    "限量": "limit", "mrl(mg/kg)": "limit", "mrl": "limit", "limit_mg_kg": "limit",
+    "标准": "standard", "标准号": "standard", "依据标准": "standard", "standard": "standard",
+    "条款": "clause", "条款/表": "clause", "表/条款": "clause", "条款号": "clause",
+    "clause": "clause",
+    "原文": "source_text", "标准原文": "source_text", "来源原文": "source_text",
+    "source_text": "source_text", "source": "source_text",
+}
+NAMES = {"substance": "农药/兽药", "commodity": "食品", "limit": "最大残留限量(mg/kg)",
+         "standard": "标准", "clause": "条款", "source_text": "原文"}
+# Category names as the standards and the county write them.
+CATEGORY_NAMES = {**{v: k for k, v in CATEGORY_LABELS.items()}, **{k: k for k in CATEGORY_LABELS},
+                  "蔬菜类": "vegetable", "水果类": "fruit", "谷物类": "grain",
+                  "食用菌类": "mushroom", "禽类": "poultry", "家禽": "poultry",
+                  "蛋类": "egg", "禽蛋类": "egg", "畜肉类": "livestock", "家畜": "livestock",
+                  "水产品类": "aquatic"}
+NOT_DETECTABLE = ("不得检出", "不得检出(ND)")
+_STANDARD = re.compile(r"(GB(?:/T)?)\s*(\d+(?:\.\d+)?)\s*[-—–]\s*(\d{4})")
+VERSIONED = ("limit_mg_kg", "standard", "clause", "source_text")
+
+
+def normalize_substance(name: str) -> str:
+    """One spelling per substance: NFKC (full-width forms to ASCII), no whitespace."""
+    return re.sub(r"\s", "", unicodedata.normalize("NFKC", name))
+
+
+def normalize_standard(value: str) -> str | None:
+    m = _STANDARD.fullmatch(unicodedata.normalize("NFKC", value).strip())
+    return f"{m[1]} {m[2]}-{m[3]}" if m else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def read_mrl_rows(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
+    """Parsed rows of an MRL file; every problem reported with its row number and field."""
+    sheet = read_table(data, filename, headers=HEADERS, names=NAMES, required=set(NAMES))
+    if not sheet:
+        raise InvalidInput("文件中没有数据行", [FieldError("file", "empty", "文件中没有数据行")])
+    commodities = {**{slug: slug for slug in conn.execute(text(
+        "SELECT slug FROM commodity")).scalars()}, **dict(conn.execute(text(
+            "SELECT name_zh, slug FROM commodity")).all())}
+    errors: list[FieldError] = []
+    out: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str | None, str | None], int] = {}
+    for r in sheet:
+        parsed = _parse_row(r, commodities, errors)
+        if parsed is None:
+            continue
+        key = (parsed["substance"], parsed["commodity"], parsed["category"])
+        if key in seen:
+            errors.append(_error(r, "substance", "duplicate",
+                                 f"与第 {seen[key]} 行是同一物质、同一食品，一个文件只能有一行"))
+        seen.setdefault(key, r.number)
+        out.append(parsed)
+    if errors:
+        raise InvalidInput(f"{len(errors)} 处错误，本文件未导入", errors[:MAX_ERRORS])
+    return out
+
+
+def _parse_row(r: SheetRow, commodities: dict[str, str],
+               errors: list[FieldError]) -> dict[str, Any] | None:
+    c = r.cells
+    before = len(errors)
+    texts = {f: cell_text(c.get(f)) for f in ("substance", "commodity", "standard", "clause",
+                                              "source_text")}
+    for field, value in texts.items():
+        if value is None:
+            why = "缺少出处（每行须注明标准、条款和原文）" if field in (
+                "standard", "clause", "source_text") else f"缺少{NAMES[field]}"
+            errors.append(_error(r, field, "required", why))
+    commodity = category = None
+    if texts["commodity"]:
+        name = re.sub(r"\s", "", unicodedata.normalize("NFKC", texts["commodity"]))
+        commodity = commodities.get(name) or commodities.get(name.lower())
+        category = None if commodity else CATEGORY_NAMES.get(name) or CATEGORY_NAMES.get(
+            name.lower())
+        if commodity is None and category is None:
+            errors.append(_error(r, "commodity", "unknown_commodity",
+                                 "未知的品种或类别（应为品种名称，如 豇豆，或类别，如 蔬菜）"))
+    raw_limit = cell_text(c.get("limit"))
+    limit = Decimal(0) if raw_limit in NOT_DETECTABLE else _decimal(c.get("limit"))
+    if raw_limit is None:
+        errors.append(_error(r, "limit", "required", "缺少最大残留限量"))
+    elif limit is None or limit < 0:
+        errors.append(_error(r, "limit", "invalid",
+                             "最大残留限量应为不小于 0 的数（mg/kg），或“不得检出”"))
+    standard = normalize_standard(texts["standard"]) if texts["standard"] else None
+    if texts["standard"] and standard is None:
+        errors.append(_error(r, "standard", "invalid",
+                             "标准号格式应如 GB 2763-2021 或 GB 31650-2019"))
+    if len(errors) > before:
+        return None
+    return {"_row": r.number, "substance": normalize_substance(texts["substance"] or ""),
+            "commodity": commodity, "category": category, "limit_mg_kg": limit,
+            "standard": standard, "clause": texts["clause"], "source_text": texts["source_text"]}
+
+
+def import_mrl(conn: Connection, data: bytes, filename: str, *,
+               account: Account) -> dict[str, Any]:
+    """Load an MRL file: new rows added, changed rows versioned, identical rows left alone."""
+    if account.role not in LOADING_ROLES:
+        raise Forbidden("只有县级监管员和系统管理员可以导入限量表")
+    rows = read_mrl_rows(conn, data, filename)
+    current = {(m.substance, m.commodity, m.category): m for m in conn.execute(text(
+        "SELECT id, substance, commodity, category, " + ", ".join(VERSIONED)
+        + " FROM mrl WHERE superseded_at IS NULL AND substance = ANY(:s)"),
+        {"s": sorted({r["substance"] for r in rows})})}
+    new, replaced, unchanged = [], [], 0
+    for r in rows:
+        old = current.get((r["substance"], r["commodity"], r["category"]))
+        if old is not None and all(getattr(old, f) == r[f] for f in VERSIONED):
+            unchanged += 1
+            continue
+        if old is not None:
+            replaced.append(old.id)
+        new.append({**r, "replaces": old.id if old is not None else None})
+    # Close the old versions first: the unique index allows one current row per key.
+    conn.execute(text("UPDATE mrl SET superseded_at = now() WHERE id = ANY(:ids)"),
+                 {"ids": replaced})
+    columns = ("substance", "commodity", "category", *VERSIONED, "replaces")
+    ids = _insert(conn, "mrl", columns, new, on_conflict="",
+                  extra={"loaded_by": account.id, "file_name": filename or None}) if new else []
+    return {"file": filename, "rows": len(rows), "added": len(new) - len(replaced),
+            "replaced": len(replaced), "unchanged": unchanged, "ids": ids}
+
+
+def list_mrl(conn: Connection, *, substance: str | None = None, history: bool = False,
+             limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    where = ("(CAST(:s AS text) IS NULL OR m.substance = :s) "
+             + ("" if history else "AND m.superseded_at IS NULL"))
+    params = {"s": normalize_substance(substance) if substance else None}
+    total = conn.execute(text(f"SELECT count(*) FROM mrl m WHERE {where}"), params).scalar_one()
+    rows = conn.execute(text(f"""
+        SELECT m.id, m.substance, m.commodity, c.name_zh AS commodity_name, m.category,
+               m.limit_mg_kg, m.standard, m.clause, m.source_text, m.file_name, m.loaded_at,
+               m.replaces, m.superseded_at
+        FROM mrl m LEFT JOIN commodity c ON c.slug = m.commodity
+        WHERE {where} ORDER BY m.substance, m.commodity NULLS LAST, m.category, m.id
+        LIMIT :limit OFFSET :offset"""), {**params, "limit": limit, "offset": offset}).all()
+    return {"total": total, "items": [
+        {**r._asdict(), "limit_mg_kg": float(r.limit_mg_kg),
+         "category_label": CATEGORY_LABELS.get(r.category or ""),
+         "current": r.superseded_at is None} for r in rows]}
+
+
+@dataclass(frozen=True)
+class Analyte:
+    commodity: str  # commodity slug of the sample
+    substance: str  # normalised
+    detected: bool
+    value_mg_kg: Decimal | None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    judgement: str  # pass | fail | no_limit
+    basis: str  # not_detected | within_limit | over_limit | banned | no_limit
+    mrl_id: int | None = None
+    limit_mg_kg: Decimal | None = None
+    standard: str | None = None
+    clause: str | None = None
+    banned_source: str | None = None
+
+
+_LOOKUP = text("""
+SELECT u.i, m.id AS mrl_id, m.limit_mg_kg, m.standard, m.clause,
+       CASE WHEN c.category = ANY(b.categories) THEN b.source END AS banned_source
+FROM unnest(CAST(:commodity AS text[]), CAST(:substance AS text[])) WITH ORDINALITY
+     AS u(commodity, substance, i)
+JOIN commodity c ON c.slug = u.commodity
+LEFT JOIN LATERAL (
+    SELECT * FROM mrl m
+    WHERE m.superseded_at IS NULL AND m.substance = u.substance
+      AND (m.commodity = u.commodity OR m.category = c.category)
+    ORDER BY m.commodity IS NULL  -- the commodity's own limit before its category's
+    LIMIT 1) m ON true
+LEFT JOIN banned_substance b ON b.substance = u.substance
+ORDER BY u.i
+""")
+
+
+def judge(conn: Connection, analytes: Sequence[Analyte]) -> list[Judgement]:
+    """Judge analytes against the current MRL table and the banned list, in one query."""
+    if not analytes:
+        return []
+    found = conn.execute(_LOOKUP, {"commodity": [a.commodity for a in analytes],
+                                   "substance": [a.substance for a in analytes]}).all()
+    out = []
+    for a, f in zip(analytes, found, strict=True):
+        limit = dict(mrl_id=f.mrl_id, limit_mg_kg=f.limit_mg_kg, standard=f.standard,
+                     clause=f.clause, banned_source=f.banned_source)
+        if not a.detected:
+            out.append(Judgement("pass", "not_detected", **limit))
+        elif f.banned_source is not None:
+            out.append(Judgement("fail", "banned", **limit))
+        elif f.mrl_id is None:
+            out.append(Judgement("no_limit", "no_limit", **limit))
+        elif f.limit_mg_kg == 0 or (a.value_mg_kg or Decimal(0)) > f.limit_mg_kg:
+            out.append(Judgement("fail", "over_limit", **limit))
+        else:
+            out.append(Judgement("pass", "within_limit", **limit))
+    return out
+
+
+def sample_result(judgements: Sequence[Judgement]) -> str:
+    """A sample fails with any failed analyte; else a detection without a limit needs review."""
+    found = {j.judgement for j in judgements}
+    return "fail" if "fail" in found else "review" if "no_limit" in found else "pass"
