@@ -51,19 +51,16 @@ from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
 from georeg.sampling import METHOD_LABELS, allocate, select, srs_balance_mean
 from georeg.sampling.area import Circle, PlanArea, build_area, gauss_kruger_srid
 from georeg.sampling.candidates import FAILED_SAMPLE_MONTHS, Frame, fetch_frame
+from georeg.testing.vocab import METHOD_CATEGORIES
+from georeg.testing.vocab import METHOD_LABELS as METHOD_LABELS_TESTING
 
 PLAN_ROLES = frozenset({Role.county_supervisor, Role.admin, Role.township_supervisor})
 TEST_KINDS = ("rapid_colloidal_gold", "rapid_enzyme_inhibition", "rapid_veterinary", "lab")
-TEST_KIND_LABELS = {"rapid_colloidal_gold": "农残快检（胶体金法）",
-                    "rapid_enzyme_inhibition": "农残快检（酶抑制法）",
-                    "rapid_veterinary": "兽残快检", "lab": "定量监测（实验室检测）"}
-# Rapid-test methods test either plant or animal products (georeg/testing/vocab.py).
-TEST_KIND_CATEGORIES = {
-    "rapid_colloidal_gold": frozenset({"tea", "vegetable", "fruit", "grain", "mushroom", "other"}),
-    "rapid_enzyme_inhibition": frozenset({"tea", "vegetable", "fruit", "grain", "mushroom",
-                                          "other"}),
-    "rapid_veterinary": frozenset({"poultry", "egg", "livestock", "aquatic", "other"}),
-}
+# A plan's rapid test kinds are the recorded methods (georeg/testing/vocab.py) with a prefix.
+TEST_KIND_LABELS = {f"rapid_{m}": label for m, label in METHOD_LABELS_TESTING.items()} | {
+    "lab": "定量监测（实验室检测）"}
+# Rapid-test methods test either plant or animal products.
+TEST_KIND_CATEGORIES = {f"rapid_{m}": c for m, c in METHOD_CATEGORIES.items()}
 STATUS_LABELS = {"pending": "待抽样", "sampled": "已抽样", "replaced": "已替换"}
 ROLE_LABELS = {"base": "正选", "replacement": "替补"}
 STRATIFY_LABELS = {"township": "乡镇", "grid": "网格", "commodity": "品种"}
