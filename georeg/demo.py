@@ -856,6 +856,9 @@ def _clear(conn: Connection) -> None:
                       "WHERE e.id = ce.entity_id AND e.origin = 'demo'"))
     conn.execute(text("DELETE FROM key_supervision_listing k USING entity e "
                       "WHERE e.id = k.entity_id AND e.origin = 'demo'"))
+    # their standings (left stale by the purge) go too: no events, no standing
+    conn.execute(text("DELETE FROM credit_standing s USING entity e "
+                      "WHERE e.id = s.entity_id AND e.origin = 'demo'"))
     if not _truncate_demo(conn):
         # Plots first, set-based, so the cascade has nothing left to look up per entity.
         conn.execute(text("DELETE FROM plot p USING entity e "

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 
 from georeg.activity import _insert
 from georeg.credit.listing import refresh_key_supervision
+from georeg.credit.standing import refresh_stale_standings
 from georeg.testing.mrl import Analyte, judge, sample_result
 from georeg.testing.vocab import (
     COUNTY_UNIT,
@@ -267,6 +268,8 @@ def generate_testing(conn: Connection, *, seed: int, year: int = 2023,
             [{**a, "sample_id": by_report[s["report_no"]]}
              for s, found in zip(rows, analytes, strict=True) for a in found], on_conflict="")
     events, listed = _credit(conn, year)
+    # the events written above and purged by _clear left those standings stale
+    refresh_stale_standings(conn, conn.execute(text("SELECT georeg_today()")).scalar_one())
     return {"快检结果": len(rapid),
             "快检不合格": sum(r["result"] == "fail" for r in rapid),
             "定量检测样品": len(rows),

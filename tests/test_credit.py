@@ -6,10 +6,12 @@ import io
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
@@ -18,9 +20,10 @@ from api.app import create_app
 from api.routers import credit as credit_router
 from georeg import credit
 from georeg.accounts import Role, ensure_account
+from georeg.cli import main as cli_main
 from georeg.clock import fixed_clock
 from georeg.config import Settings
-from georeg.credit.rating import RatingRules, months_before
+from georeg.credit.rating import RatingRules, months_before, rules_key
 from georeg.database import transaction
 from georeg.errors import Conflict, InvalidInput
 from tests.conftest import TEST_PASSWORD
@@ -356,6 +359,97 @@ def test_grade_arithmetic_by_hand_as_of_different_days(
     assert {c["reason_code"] for c in ks["current"]} == {"grade_d", "penalty"}
 
 
+def standing_of(conn: Any, entity_id: int) -> Any:
+    return conn.execute(text("SELECT as_of, rules, score, grade, failed_recent "
+                             "FROM credit_standing WHERE entity_id = :e"), {"e": entity_id}).first()
+
+
+def assert_standing_is_the_rating(conn: Any, entity_id: int, day: date,
+                                  rules: RatingRules = credit.DEFAULT_RULES) -> None:
+    """The stored row equals grade_as_of, and its failed samplings are the rating's effective
+    failed samplings dated within the 12 months before `day`."""
+    rating = credit.grade_as_of(conn, entity_id, day, rules)
+    row = standing_of(conn, entity_id)
+    since = months_before(day, 12)
+    failed = sum(1 for m in rating.moves
+                 if (m.kind, m.outcome) == ("sampling", "fail") and m.occurred_on > since)
+    assert row is not None and row.as_of == day and row.rules == rules_key(rules)
+    assert (row.score, row.grade, row.failed_recent) == (rating.score, rating.grade, failed)
+
+
+def test_the_standing_is_the_rating_and_follows_every_event_in_its_transaction(
+        client: TestClient, engine: Engine, admin: dict, settings: Settings,
+        tmp_path: Path) -> None:
+    pid = make_producer(client, engine, admin, serial=1)
+    other = make_producer(client, engine, admin, serial=2)
+    quiet = make_smallholder(client, engine, admin)  # never an event
+    by = account_id(engine, "admin")
+    with transaction(engine, today=TODAY) as conn:
+        assert standing_of(conn, pid) is None
+        # full_since = failed_since = 2024-06-30, window_since = 2022-06-30 (both exclusive)
+        steps = [
+            dict(kind="sampling", occurred_on=date(2024, 7, 1), outcome="fail"),  # full, recent
+            dict(kind="sampling", occurred_on=date(2024, 6, 30), outcome="fail"),  # halved, old
+            dict(kind="penalty", occurred_on=date(2025, 1, 10), outcome="minor"),
+            dict(kind="reward", occurred_on=date(2022, 7, 1)),  # halved: +5
+            dict(kind="reward", occurred_on=date(2022, 6, 30)),  # outside the window
+            dict(kind="licence", occurred_on=date(2024, 1, 1)),  # scores nothing
+        ]
+        ids = []
+        for step in steps:  # each write refreshes the standing before the commit
+            ids.append(credit.record_event(conn, entity_id=pid, summary="测试", recorded_by=by,
+                                           **step))
+            assert_standing_is_the_rating(conn, pid, TODAY)
+        row = standing_of(conn, pid)
+        assert (row.score, row.grade, row.failed_recent) == (Decimal(45), "D", 1)
+        # 100 - 30 - 15 - 15 + 5; corrections count at once too
+        credit.correct_event(conn, entity_id=pid, corrects=ids[0], action="amend",
+                             reason="日期录错", recorded_by=by,
+                             changes={"occurred_on": date(2024, 6, 1)})
+        assert_standing_is_the_rating(conn, pid, TODAY)
+        assert standing_of(conn, pid).failed_recent == 0  # now older than 12 months
+        credit.correct_event(conn, entity_id=pid, corrects=ids[2], action="void",
+                             reason="撤销", recorded_by=by)
+        assert_standing_is_the_rating(conn, pid, TODAY)
+        assert (standing_of(conn, pid).score, standing_of(conn, pid).grade) == (Decimal(75), "B")
+        credit.record_event(conn, entity_id=other, kind="sampling", occurred_on=TODAY,
+                            outcome="pass", summary="合格", recorded_by=by)
+        assert_standing_is_the_rating(conn, other, TODAY)
+        assert standing_of(conn, quiet) is None  # no events, no row: base
+
+    # A write by another path (SQL, COPY) leaves the row stale, never wrong-and-current.
+    with transaction(engine, today=TODAY) as conn:
+        conn.execute(text(
+            "INSERT INTO credit_event (entity_id, kind, occurred_on, summary, outcome, "
+            "recorded_by) VALUES (:e, 'penalty', '2025-06-01', '罚款', 'major', :a)"),
+            {"e": other, "a": by})
+        stale = standing_of(conn, other)
+        assert stale.as_of is None and stale.score is None
+        assert credit.refresh_stale_standings(conn, TODAY) == 1
+        assert_standing_is_the_rating(conn, other, TODAY)
+        assert standing_of(conn, other).score == Decimal(62)  # 100 + 2 - 40
+
+    # The daily refresh, as of days on either side of the decay and window boundaries, and
+    # under other rules: every entity with events equals its rating, the others have no row.
+    days = [TODAY, date(2025, 6, 1), date(2025, 1, 9), date(2025, 7, 1), date(2024, 7, 1),
+            date(2024, 6, 30), date(2023, 7, 1)]
+    for day in days:
+        for rules in (credit.DEFAULT_RULES, RatingRules(full_months=36, older_weight=Decimal(0))):
+            with transaction(engine, today=max(day, TODAY)) as conn:
+                assert credit.refresh_standings(conn, day, rules=rules) == 2
+                for entity in (pid, other):
+                    assert_standing_is_the_rating(conn, entity, day, rules)
+                assert standing_of(conn, quiet) is None
+    with engine.connect() as conn:
+        assert standing_of(conn, pid).as_of == date(2023, 7, 1)
+    # the command-line refresh: key-supervision list and standings as of today
+    env = {"GEOREG_DATABASE_URL": settings.url(), "GEOREG_PII_KEY": settings.pii_key or "",
+           "GEOREG_STATE_DIR": str(tmp_path)}
+    result = CliRunner().invoke(cli_main, ["credit", "refresh"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "信用状况" in result.output and "重算 2 个主体" in result.output
+
+
 # --- the key-supervision list ----------------------------------------------------------------
 
 def test_a_failed_sample_lists_the_entity_for_twelve_months(
@@ -614,6 +708,9 @@ def test_bulk_import_is_all_or_nothing_with_row_numbers(
         ("penalty", "minor", "2025-06-10"), ("sampling", "fail", "2025-06-01")]
     assert events[1]["evidence_ref"] == "报告B-7" and events[1]["issuing_unit"] == "县农安中心"
     assert flag(engine, p2) and not flag(engine, p1)  # the import refreshed the list
+    with engine.connect() as conn:  # and the standings: 100 - 30 - 15
+        assert_standing_is_the_rating(conn, p2, TODAY)
+        assert (standing_of(conn, p2).score, standing_of(conn, p2).failed_recent) == (55, 1)
 
     # XLSX with a title row above the header and real date cells
     wb = openpyxl.Workbook()

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
 from api.app import create_app
+from georeg import credit
 from georeg.accounts import Role, ensure_account
 from georeg.clock import fixed_clock
 from georeg.config import Settings
@@ -404,6 +405,68 @@ def test_entities_sampled_lately_are_excluded(settings: Settings, client: TestCl
         auth = login(c, "county01")
         assert created(c, auth, request(n=20, exclude_sampled_days=30))["frame_size"] == 100
         assert created(c, auth, request(n=20, exclude_sampled_days=60))["frame_size"] == 96
+
+
+def test_standings_give_the_same_plan_as_the_events_and_stale_ones_are_not_read(
+        client: TestClient, county: dict, engine: Engine, registry: dict) -> None:
+    """The frame reads an entity's stored standing only when it is current for the plan's day
+    (and rules); the plan is the same either way."""
+    growers = registry["cannei"] + registry["fengcheng"]
+    events = [("sampling", "fail"), ("penalty", "major"), ("penalty", "minor"),
+              ("patrol", "problem"), ("sampling", "pass")]
+    with transaction(engine, TODAY) as conn:
+        admin_id = conn.execute(text("SELECT id FROM account WHERE username = 'admin'")).scalar()
+        for i, entity in enumerate(growers[:40]):
+            kind, outcome = events[i % len(events)]
+            for j in range(1 + i % 3):  # over three years: some full, some halved, some gone
+                credit.record_event(conn, entity_id=entity, kind=kind, outcome=outcome,
+                                    occurred_on=date(2025 - j, 1 + i % 6, 1),
+                                    summary="测试", recorded_by=admin_id)
+    body = request(n=30, smallholder_share=0.25, seed=77,
+                   risk={"key_supervision": 2.0, "failed_sample": 1.5,
+                         "grade": {"B": 1.2, "C": 1.5, "D": 2.0}})
+
+    def frame_now() -> Any:
+        with transaction(engine, TODAY) as conn:
+            area = plans.build_area(conn, polygons=[], grids=[], townships=[CANNEI, FENGCHENG],
+                                    circles=[], crs="wgs84")
+            return fetch_frame(conn, area_ewkb=area.ewkb, commodities=["cowpea"], srid=4548,
+                               today=TODAY, exclude_days=0, with_credit=True)
+
+    def drawn() -> list[tuple[int, str, float]]:
+        plan = created(client, county, body)
+        return [(t["entity_id"], t["role"], t["inclusion_probability"])
+                for t in plan["targets"]]
+
+    with engine.connect() as conn:  # record_event refreshed them as of today
+        assert conn.execute(text("SELECT count(*) FROM credit_standing "
+                                 "WHERE as_of = :d"), {"d": TODAY}).scalar() == 40
+    with_standings, computed = drawn(), frame_now()
+    assert len({g for g in computed.grade}) >= 3 and computed.failed.sum() > 0
+    with engine.begin() as conn:  # yesterday's standings: stale for today, recomputed
+        conn.execute(text("UPDATE credit_standing SET as_of = as_of - 1"))
+    assert drawn() == with_standings
+    stale = frame_now()
+    for name in ("score", "grade", "failed"):
+        assert getattr(stale, name).tolist() == getattr(computed, name).tolist()
+
+    # Read or not: a (falsified) current standing is taken as is, a stale one never.
+    victim = growers[0]
+    at = list(computed.entity_id).index(victim)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE credit_standing SET as_of = :d, score = 10, failed_recent = 7 "
+                          "WHERE entity_id = :e"), {"d": TODAY, "e": victim})
+    forged = frame_now()
+    assert (forged.score[at], forged.grade[at], forged.failed[at]) == (10.0, "D", 7)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE credit_standing SET as_of = :d WHERE entity_id = :e"),
+                     {"d": date(2025, 6, 29), "e": victim})
+    assert frame_now().score[at] == computed.score[at]
+    # the daily refresh makes them current again: same plan
+    with transaction(engine, TODAY) as conn:
+        assert credit.refresh_standings(conn, TODAY) == 40
+    assert drawn() == with_standings
+    assert frame_now().grade.tolist() == computed.grade.tolist()
 
 
 def test_risk_weights_and_their_reasons(client: TestClient, county: dict, engine: Engine,

@@ -1,7 +1,8 @@
 """Credit records (信用档案) and the key-supervision list (重点监管名单), issue 5.
 
 - events: append-only events and their corrections; `record_event` for any code that writes
-- rating: the rule set, `grade_as_of` (computed from events, never stored)
+- rating: the rule set, `grade_as_of` (computed from events)
+- standing: the same figures stored per entity as of a day, for sampling frames
 - listing: key-supervision membership by rule (`refresh_key_supervision`) or by hand
 - lookup: by name, USCC, resident ID or phone (keyed hash)
 - importing: CSV/XLSX with Chinese headers, all or nothing
@@ -19,6 +20,7 @@ from georeg.credit.listing import (
 from georeg.credit.lookup import search, search_personal
 from georeg.credit.rating import DEFAULT_RULES, RatingRules, grade_as_of, grades_for
 from georeg.credit.report import credit_record, render_html, show_text
+from georeg.credit.standing import refresh_stale_standings, refresh_standings
 
 __all__ = [
     "DEFAULT_RULES",
@@ -35,6 +37,8 @@ __all__ = [
     "read_event_file",
     "record_event",
     "refresh_key_supervision",
+    "refresh_stale_standings",
+    "refresh_standings",
     "render_html",
     "search",
     "search_personal",

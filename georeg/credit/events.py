@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from georeg.accounts import Account, Role
 from georeg.credit.listing import refresh_key_supervision
+from georeg.credit.standing import refresh_standings
 from georeg.credit.vocab import (
     ACTION_LABELS,
     KIND_LABELS,
@@ -87,9 +88,11 @@ RETURNING id""")
 
 
 def _after_change(conn: Connection, entity_id: int) -> None:
-    # A failed sample or a penalty lists the entity at once; a void may delist it.
+    # A failed sample or a penalty lists the entity at once; a void may delist it. The stored
+    # standing follows in the same transaction (the insert trigger has marked it stale).
     today = conn.execute(text("SELECT georeg_today()")).scalar_one()
     refresh_key_supervision(conn, today, entity_ids=[entity_id])
+    refresh_standings(conn, today, entity_ids=[entity_id])
 
 
 def record_event(conn: Connection, *, entity_id: int, kind: str, occurred_on: date,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 from georeg.accounts import Account
 from georeg.credit.events import check_fields, check_may_record, may_record
 from georeg.credit.listing import refresh_key_supervision
+from georeg.credit.standing import refresh_standings
 from georeg.credit.vocab import KIND_LABELS, OUTCOME_LABELS
 from georeg.errors import FieldError, InvalidInput
 from georeg.ids import IdentifierError, normalize_uscc
@@ -153,5 +154,7 @@ def import_events(conn: Connection, rows: Sequence[SheetRow], account: Account) 
         "ORDER BY u.n RETURNING id"),
         {**{c: [p[c] for p in parsed] for c in _COLUMN_TYPES}, "recorded_by": account.id}
     ).scalars())
-    refresh_key_supervision(conn, today, entity_ids=sorted({p["entity_id"] for p in parsed}))
+    entity_ids = sorted({p["entity_id"] for p in parsed})
+    refresh_key_supervision(conn, today, entity_ids=entity_ids)
+    refresh_standings(conn, today, entity_ids=entity_ids)
     return sorted(ids)

@@ -12,14 +12,17 @@ How a grade is computed (as of a day D):
 5. The sum, clamped to [floor, ceiling], gives the grade by `grades` (the first threshold the
    score reaches), else `lowest_grade`.
 
-The same SQL serves one entity (with the events that moved the grade) and many at once (the
-key-supervision refresh), so both always agree. The rules are a plain dataclass: a county
+The same SQL serves one entity (with the events that moved the grade), many at once (the
+key-supervision refresh) and the stored standing of every entity (georeg.credit.standing,
+read by sampling frames), so all of them always agree. The rules are a plain dataclass: a county
 with other rules passes its own `RatingRules`.
 """
 
 from __future__ import annotations
 
 import calendar
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -169,6 +172,48 @@ ENTITY_FILTER = "ce.entity_id = ANY(CAST(:entity_ids AS bigint[])) AND"
 
 def counted_cte(*, filtered: bool) -> str:
     return _COUNTED.format(entity_filter=ENTITY_FILTER if filtered else "", newest=NEWEST)
+
+
+# Failed samplings this recent weigh an entity's risk in a sampling plan.
+FAILED_RECENT_MONTHS = 12
+
+# An entity's standing from its `counted` rows k, aggregated (one entity, or GROUP BY): the
+# clamped score (base without rows) and its failed samplings in the last FAILED_RECENT_MONTHS,
+# counted from the same rows, which hold a failure as long as it scores. Parameters from
+# standing_params. The one definition of the stored standing and of a frame's fallback.
+STANDING_COLUMNS = """
+    least(greatest(:base + coalesce(sum(k.points * k.weight), 0), :floor), :ceiling) AS score,
+    count(k.id) FILTER (WHERE k.kind = 'sampling' AND k.outcome = 'fail'
+                          AND k.occurred_on > :failed_since) AS failed"""
+
+
+def grade_case(score: str, rules: RatingRules) -> str:
+    """SQL for RatingRules.grade_of of the expression `score` (parameters grade_name_i,
+    grade_min_i from standing_params)."""
+    whens = " ".join(f"WHEN {score} >= :grade_min_{i} THEN :grade_name_{i}"
+                     for i in range(len(rules.grades)))
+    return f"CASE {whens} ELSE :lowest_grade END"
+
+
+def rules_key(rules: RatingRules) -> str:
+    """A fingerprint of everything a standing depends on: a stored standing computed under
+    other rules is never read as this rule set's."""
+    data = [rules.base, sorted([k, o or "", p] for (k, o), p in rules.points.items()),
+            rules.full_months, rules.window_months, str(rules.older_weight),
+            [list(g) for g in rules.grades], rules.lowest_grade, rules.floor, rules.ceiling,
+            FAILED_RECENT_MONTHS]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+
+
+def standing_params(rules: RatingRules, day: date) -> dict[str, Any]:
+    """rule_params plus what STANDING_COLUMNS and grade_case need."""
+    params = {**rule_params(rules, day), "base": rules.base, "floor": rules.floor,
+              "ceiling": rules.ceiling, "lowest_grade": rules.lowest_grade,
+              "failed_since": months_before(day, FAILED_RECENT_MONTHS),
+              "rules_key": rules_key(rules)}
+    for i, (grade, threshold) in enumerate(rules.grades):
+        params[f"grade_name_{i}"], params[f"grade_min_{i}"] = grade, threshold
+    return params
 
 
 def rule_params(rules: RatingRules, day: date) -> dict[str, Any]:

@@ -11,7 +11,11 @@ The query returns ids, projected x/y in metres and small codes, ordered by (enti
 so that the same request on the same data gives the same frame in the same order; no geometry
 object leaves the database. Credit figures (the grade's score and failed samplings in the last
 12 months) come from georeg.credit.rating's own SQL, so a plan weighs an entity by the grade the
-credit record shows.
+credit record shows: read from the entity's stored standing (sql/012) when it is current for
+the plan's day and rules (the normal case after the daily refresh), computed from its events
+otherwise. The choice is per entity, inside the one query: an entity whose events changed
+today was refreshed with them, so only the rest fall back when the daily refresh has not run;
+a plan dated in the past computes every entity. An entity without a standing has no events.
 """
 
 from __future__ import annotations
@@ -24,9 +28,16 @@ from decimal import Decimal
 import numpy as np
 from sqlalchemy import Connection, text
 
-from georeg.credit.rating import DEFAULT_RULES, RatingRules, counted_cte, months_before, rule_params
+from georeg.credit.rating import (
+    DEFAULT_RULES,
+    FAILED_RECENT_MONTHS,
+    STANDING_COLUMNS,
+    RatingRules,
+    counted_cte,
+    standing_params,
+)
 
-FAILED_SAMPLE_MONTHS = 12
+FAILED_SAMPLE_MONTHS = FAILED_RECENT_MONTHS
 
 # The {placeholders} take the fixed fragments below (frame_sql), never values.
 _FRAME = """
@@ -65,18 +76,26 @@ CROSS JOIN LATERAL (SELECT ST_Transform(u.pt, CAST(:srid AS integer)) AS g) xy
 ORDER BY u.entity_id, u.commodity
 """
 
-_CREDIT_COLUMNS = "coalesce(c.delta, 0) AS credit_delta, coalesce(c.failed, 0) AS failed"
-# The rating's `counted` rows of this one entity: the planner inlines the CTE (it is used
-# once) and reads credit_event through its (entity_id, occurred_on) index. Failed samplings
-# are counted from the same rows, which hold them as long as a failure scores (-30 by default).
-_CREDIT_JOIN = """
+# A current standing is read as is; a stale or out-of-date one (another day, other rules) is
+# recomputed from the entity's `counted` rows (the rating's CTE, inlined by the planner and
+# read through credit_event's (entity_id, occurred_on) index). The lateral's WHERE on the
+# standing alone becomes a one-time filter: current entities read no events at all.
+_CREDIT_COLUMNS = """CASE WHEN cs.entity_id IS NULL THEN NULL
+            WHEN cs.as_of = :day AND cs.rules = :rules_key THEN cs.score
+            ELSE c.score END AS score,
+       CASE WHEN cs.entity_id IS NULL THEN 0
+            WHEN cs.as_of = :day AND cs.rules = :rules_key THEN cs.failed_recent
+            ELSE c.failed END AS failed"""
+_CREDIT_JOIN = f"""
+LEFT JOIN credit_standing cs ON cs.entity_id = u.entity_id
 LEFT JOIN LATERAL (
-    SELECT sum(k.points * k.weight) AS delta,
-           count(*) FILTER (WHERE k.kind = 'sampling' AND k.outcome = 'fail'
-                              AND k.occurred_on > :failed_since) AS failed
-    FROM counted k WHERE k.entity_id = u.entity_id) c ON true
+    SELECT {STANDING_COLUMNS}
+    FROM counted k
+    WHERE k.entity_id = u.entity_id AND cs.entity_id IS NOT NULL
+      AND (cs.as_of IS DISTINCT FROM CAST(:day AS date)
+           OR cs.rules IS DISTINCT FROM CAST(:rules_key AS text))) c ON true
 """
-_NO_CREDIT = "0 AS credit_delta, 0 AS failed"
+_NO_CREDIT = "NULL AS score, 0 AS failed"
 # Sampled lately: a plan target marked sampled, or a rapid or lab test recorded (sql/009),
 # on a day in (today - D, today], China Standard Time.
 _RECENT = """(EXISTS (SELECT 1 FROM sampling_plan_target s
@@ -129,8 +148,7 @@ def frame_params(*, area_ewkb: bytes, commodities: Sequence[str], srid: int, tod
     if exclude_days > 0:
         params["sampled_after"] = today - timedelta(days=exclude_days)
     if with_credit:
-        params |= rule_params(rules, today)
-        params["failed_since"] = months_before(today, FAILED_SAMPLE_MONTHS)
+        params |= standing_params(rules, today)
     return params
 
 
@@ -145,8 +163,9 @@ def fetch_frame(conn: Connection, *, area_ewkb: bytes, commodities: Sequence[str
     rows = conn.execute(text(sql), params).all()
     n = len(rows)
     cols = list(zip(*rows, strict=True)) if n else [()] * 12
-    delta = np.array([float(v) if isinstance(v, Decimal) else v for v in cols[9]], dtype=float)
-    score = np.clip(rules.base + delta, rules.floor, rules.ceiling) if n else np.zeros(0)
+    # no credit record (or not asked for): the base score
+    base = float(rules.clamp(Decimal(rules.base)))
+    score = np.array([base if v is None else float(v) for v in cols[9]], dtype=float)
     return Frame(
         entity_id=np.array(cols[0], dtype=np.int64),
         plot_id=np.array(cols[1], dtype=np.int64),

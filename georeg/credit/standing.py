@@ -1,0 +1,89 @@
+"""The stored credit standing (sql/012_credit_standing.sql): score, grade and failed samplings
+of the last 12 months of each entity with a credit record, as of one day and one rule set.
+
+It exists for speed: a sampling frame reads one narrow row per entity instead of the entity's
+events. The figures come from the rating's own SQL (rating.counted_cte, STANDING_COLUMNS), so a
+standing equals grade_as_of for its day and rules. Refreshed
+
+- for one entity by every event written through georeg.credit (events._after_change, the bulk
+  import), in the writer's transaction, as of georeg_today();
+- for all entities by the daily `georeg credit refresh`, and by the loaders that write events
+  in bulk (demo, bench), set-based.
+
+A write to credit_event by any other path marks the entity's row stale (a trigger), so a
+reader never takes a stale figure for a current one; it computes from events instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import Connection, text
+
+from georeg.credit.rating import (
+    DEFAULT_RULES,
+    STANDING_COLUMNS,
+    RatingRules,
+    counted_cte,
+    grade_case,
+    standing_params,
+)
+
+# `subject`: the entities recomputed, only those with events (the others lose their row).
+_REFRESH = """
+WITH {counted},
+subject AS (
+    SELECT DISTINCT ce.entity_id FROM credit_event ce {subject_filter}),
+fresh AS (
+    SELECT s.entity_id, {columns}
+    FROM subject s LEFT JOIN counted k ON k.entity_id = s.entity_id
+    GROUP BY s.entity_id),
+written AS (
+    INSERT INTO credit_standing AS c (entity_id, as_of, rules, score, grade, failed_recent)
+    SELECT f.entity_id, :day, :rules_key, f.score, {grade}, f.failed
+    FROM fresh f ORDER BY f.entity_id
+    ON CONFLICT (entity_id) DO UPDATE
+        SET as_of = excluded.as_of, rules = excluded.rules, score = excluded.score,
+            grade = excluded.grade, failed_recent = excluded.failed_recent
+    RETURNING 1),
+dropped AS (
+    DELETE FROM credit_standing c
+    WHERE {drop_filter} NOT EXISTS (SELECT 1 FROM credit_event e WHERE e.entity_id = c.entity_id)
+    RETURNING 1)
+SELECT (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM dropped) AS dropped
+"""
+_SOME = "ce.entity_id = ANY(CAST(:entity_ids AS bigint[]))"
+
+
+def refresh_standings(conn: Connection, day: date, *, entity_ids: Sequence[int] | None = None,
+                      rules: RatingRules = DEFAULT_RULES) -> int:
+    """Recompute the standing as of `day` of some entities, or of every entity with events
+    (set-based); returns the rows written.
+
+    The whole-registry refresh first blocks event writes until it commits (SHARE lock): an
+    event recorded meanwhile would otherwise have its fresh standing overwritten by one
+    computed from an older snapshot. For one entity, the trigger's row lock does the same."""
+    filtered = entity_ids is not None
+    if not filtered:
+        conn.execute(text("LOCK TABLE credit_event IN SHARE MODE"))
+    sql = _REFRESH.format(
+        counted=counted_cte(filtered=filtered), columns=STANDING_COLUMNS,
+        grade=grade_case("f.score", rules),
+        subject_filter=f"WHERE {_SOME}" if filtered else "",
+        drop_filter="c.entity_id = ANY(CAST(:entity_ids AS bigint[])) AND" if filtered else "")
+    params = standing_params(rules, day)
+    if filtered:
+        params["entity_ids"] = sorted(set(entity_ids or []))
+    return conn.execute(text(sql), params).one().written
+
+
+def refresh_stale_standings(conn: Connection, day: date, *,
+                            rules: RatingRules = DEFAULT_RULES) -> int:
+    """Recompute only the rows not current as of `day` (stale, older, other rules): what a
+    loader calls after writing events in bulk, cheap when little changed."""
+    ids = conn.execute(text(
+        "SELECT entity_id FROM credit_standing WHERE as_of IS DISTINCT FROM :day "
+        "OR rules IS DISTINCT FROM :rules_key ORDER BY 1"),
+        {"day": day, "rules_key": standing_params(rules, day)["rules_key"]}).scalars().all()
+    return refresh_standings(conn, day, entity_ids=ids, rules=rules) if ids else 0
