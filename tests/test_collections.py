@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from typing import Any
@@ -289,3 +290,111 @@ def test_concurrent_retries_store_one_copy(db_url: str, farm: dict, engine: Engi
     assert stored(engine) == 200
     first, second = sorted(outcomes, key=lambda o: o.count("duplicate"))
     assert "duplicate" not in first and set(second) == {"duplicate"}
+
+
+def test_feature_values_are_checked_one_by_one(
+        client: TestClient, collector: dict, farm: dict) -> None:
+    """PostgreSQL reads the body: each odd value is a reason on its own feature, never a 500."""
+    lon, lat = farm["site"]
+    eid = farm["id"]
+    plain = str(uuid.uuid4())
+    cases: dict[str, Any] = {
+        "id_as_text": feature(f" {eid} ", lon, lat),
+        "uuid_upper_no_hyphens": feature(eid, lon + 1e-3, lat,
+                                         client_uuid="{" + plain.upper().replace("-", "") + "}"),
+        "accuracy_as_text": feature(eid, lon + 2e-3, lat, accuracy_m=" 6.5 "),
+        "time_with_space": feature(eid, lon + 3e-3, lat, collected_at="2023-03-05 09:30"),
+        "date_only": feature(eid, lon + 4e-3, lat, collected_at="2023-03-06"),
+        "offset_z": feature(eid, lon + 5e-3, lat, collected_at="2023-03-05T01:30:00.25Z"),
+        "empty_time": feature(eid, lon + 6e-3, lat, collected_at="", note={"rows": 2}),
+        "id_fraction": feature(12.5, lon, lat),
+        "accuracy_word": feature(eid, lon, lat, accuracy_m="abc"),
+        "accuracy_bool": feature(eid, lon, lat, accuracy_m=True),
+        "no_such_day": feature(eid, lon, lat, collected_at="2023-02-29T09:00:00"),
+        "hour_25": feature(eid, lon, lat, collected_at="2023-03-05T25:00:00"),
+        "time_number": feature(eid, lon, lat, collected_at=20230305),
+        "words_time": feature(eid, lon, lat, collected_at="yesterday 9am"),
+        "one_coordinate": feature(eid, lon, lat),
+        "text_coordinates": feature(eid, lon, lat),
+        "no_entity": feature(None, lon, lat),
+    }
+    cases["one_coordinate"]["geometry"]["coordinates"] = [lon]
+    cases["text_coordinates"]["geometry"]["coordinates"] = [str(lon), str(lat)]
+    features = [*cases.values(), 5, {"type": "Feature", "properties": "x",
+                                     "geometry": {"type": "Point", "coordinates": [lon, lat]}}]
+    body = post(client, collector, features)
+    assert body.status_code == 200, body.text
+    res = dict(zip([*cases, "not_an_object", "text_properties"], body.json()["results"],
+                   strict=True))
+    accepted = ["id_as_text", "uuid_upper_no_hyphens", "accuracy_as_text", "time_with_space",
+                "date_only", "offset_z", "empty_time"]
+    assert [res[k]["status"] for k in accepted] == ["accepted"] * len(accepted)
+    assert res["uuid_upper_no_hyphens"]["client_uuid"] == plain  # canonical, lower case
+    codes = {k: [e["code"] for e in r.get("errors", [])] for k, r in res.items()
+             if k not in accepted}
+    assert codes == {
+        "id_fraction": ["unknown_entity"], "accuracy_word": ["invalid_accuracy"],
+        "accuracy_bool": ["invalid_accuracy"], "no_such_day": ["invalid_time"],
+        "hour_25": ["invalid_time"], "time_number": ["invalid_time"],
+        "words_time": ["invalid_time"], "one_coordinate": ["invalid_coordinates"],
+        "text_coordinates": ["invalid_coordinates"], "no_entity": ["missing_entity"],
+        "not_an_object": ["missing_geometry", "invalid_client_uuid"],
+        "text_properties": ["invalid_client_uuid"]}
+    assert res["not_an_object"]["client_uuid"] is None
+    assert [r["record"] for r in body.json()["results"]] == list(range(1, len(features) + 1))
+    assert body.json()["summary"] == {"accepted": 7, "accepted_with_flags": 0, "duplicate": 0,
+                                      "conflict": 0, "rejected": 12, "total": 19}
+
+    def stored(key: str) -> dict[str, Any]:
+        u = res[key]["client_uuid"]
+        return client.get(f"/api/v1/collections/points/{u}", headers=collector).json()[
+            "properties"]
+
+    assert stored("time_with_space")["collected_at"].startswith("2023-03-05T01:30:00")
+    assert stored("date_only")["collected_at"].startswith("2023-03-05T16:00:00")  # CST midnight
+    assert stored("offset_z")["collected_at"].startswith("2023-03-05T01:30:00.25")
+    assert stored("empty_time")["collected_at"] is None
+    assert stored("empty_time")["note"] == '{"rows": 2}'
+    assert stored("accuracy_as_text")["accuracy_m"] == pytest.approx(6.5)
+    assert stored("id_as_text")["entity_id"] == eid
+
+
+def test_same_client_uuid_twice_in_one_batch(
+        client: TestClient, collector: dict, farm: dict, engine: Engine) -> None:
+    lon, lat = farm["site"]
+    once = feature(farm["id"], lon, lat)
+    edited = dict(once, geometry={"type": "Point", "coordinates": [lon + 1e-3, lat]})
+    res = results(post(client, collector, [once, once, edited]))
+    assert [r["status"] for r in res] == ["accepted", "duplicate", "conflict"]
+    assert res[0]["point_id"] == res[1]["point_id"] == res[2]["point_id"]
+    assert res[1]["original_status"] == "accepted" and res[1]["flags"] == []
+    assert stored(engine) == 1
+    got = client.get(f"/api/v1/collections/points/{once['properties']['client_uuid']}",
+                     headers=collector).json()
+    assert len(got["properties"]["conflicts"]) == 1
+
+
+def test_bodies_that_are_not_json_say_so(
+        client: TestClient, collector: dict, farm: dict, engine: Engine) -> None:
+    url = "/api/v1/collections/points"
+    lon, lat = farm["site"]
+    headers = collector | {"Content-Type": "application/geo+json"}
+    good = {"type": "FeatureCollection", "features": [feature(farm["id"], lon, lat)]}
+    text_body = json.dumps(good)
+    r = client.post(url, headers=headers, content=b'{"type": "FeatureCollection",\n "features": [}')
+    assert r.status_code == 400 and "第 2 行" in r.json()["detail"]
+    for bad in (text_body.replace(str(lon), "NaN"),            # not JSON, though Python reads it
+                text_body.replace('"Point"', '"Po\\u0000int"'),  # no NUL in PostgreSQL text
+                "[" * 100_000 + "]" * 100_000):                 # too deep
+        r = client.post(url, headers=headers, content=bad.encode())
+        assert r.status_code == 400, r.text
+        assert r.json()["errors"][0]["code"] == "invalid_json"
+    assert stored(engine) == 0
+    r = client.post(url, headers=headers, content=b"\xef\xbb\xbf" + text_body.encode())  # BOM
+    assert r.status_code == 200 and r.json()["summary"]["accepted"] == 1
+    r = client.post(url, headers=headers, content=b'{"type": "FeatureCollection", "features": []}')
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "empty"
+    r = client.post(url, headers=headers,
+                    content=b'{"type": "FeatureCollection", "features": {"a": 1}}')
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "not_a_feature_collection"
