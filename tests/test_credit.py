@@ -27,7 +27,7 @@ from georeg.credit.rating import RatingRules, months_before, rules_key
 from georeg.database import transaction
 from georeg.errors import Conflict, InvalidInput
 from tests.conftest import TEST_PASSWORD
-from tests.helpers import point_in, resident_id, uscc
+from tests.helpers import login, point_in, resident_id, uscc
 
 CANNEI = "350524113000"  # 参内镇, account cnx05
 FENGCHENG = "350524100000"  # 凤城镇
@@ -52,12 +52,6 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
         app.include_router(credit_router.router, prefix="/api/v1")
     with TestClient(app) as c:
         yield c
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture

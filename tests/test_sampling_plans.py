@@ -26,6 +26,7 @@ from georeg.sampling import plans
 from georeg.sampling.area import gauss_kruger_srid
 from georeg.sampling.candidates import fetch_frame
 from tests.conftest import TEST_PASSWORD
+from tests.helpers import login
 
 CANNEI = "350524113000"  # 参内镇, account cnx05
 FENGCHENG = "350524100000"  # 凤城镇
@@ -88,12 +89,6 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
                        role=Role.collector, password=TEST_PASSWORD, township_code=CANNEI)
     with TestClient(create_app(settings, clock=fixed_clock(NOW))) as c:
         yield c
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": TEST_PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture
