@@ -852,6 +852,10 @@ def _truncate_demo(conn: Connection) -> bool:
 def _clear(conn: Connection) -> None:
     # Credit events are append-only; demo entities' own are purged under this one switch.
     conn.execute(text("SET LOCAL georeg.purge_demo = 'on'"))
+    # test results name the credit events their failures wrote: they go first
+    for table in ("rapid_test", "lab_sample"):
+        conn.execute(text(f"DELETE FROM {table} x USING entity e "
+                          "WHERE e.id = x.entity_id AND e.origin = 'demo'"))
     conn.execute(text("DELETE FROM credit_event ce USING entity e "
                       "WHERE e.id = ce.entity_id AND e.origin = 'demo'"))
     conn.execute(text("DELETE FROM key_supervision_listing k USING entity e "

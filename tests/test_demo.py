@@ -15,7 +15,7 @@ from georeg import demo
 from georeg.cluster import Cluster
 from georeg.database import make_engine
 from georeg.ids import normalize_phone, normalize_resident_id, normalize_uscc
-from georeg.pii import PiiCipher, mask_phone, mask_resident_id
+from georeg.pii import PiiCipher, generate_key_text, mask_phone, mask_resident_id
 
 SEED = 7
 PRODUCERS_PER_TOWNSHIP = """
@@ -328,3 +328,24 @@ def test_province_scale(engine: Engine, cipher: PiiCipher) -> None:
     with engine.connect() as conn:
         assert conn.execute(text(
             "SELECT count(*) FROM township WHERE code LIKE '99%'")).scalar_one() == 0
+
+
+def test_demo_data_command_runs_twice(db_url: str) -> None:
+    """`make demo` on a machine that ran it before: the second run replaces the first,
+    test results and their credit events included."""
+    from click.testing import CliRunner
+
+    from georeg.cli import main
+
+    env = {"GEOREG_DATABASE_URL": db_url, "GEOREG_PII_KEY": generate_key_text()}
+    counts = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["demo-data", "--seed", "5"], env=env)
+        assert result.exit_code == 0, result.output
+        engine = make_engine(db_url, pool_size=1)
+        with engine.connect() as conn:
+            counts.append(conn.execute(text(
+                "SELECT (SELECT count(*) FROM rapid_test), (SELECT count(*) FROM lab_sample),"
+                " (SELECT count(*) FROM credit_event), (SELECT count(*) FROM entity)")).one())
+        engine.dispose()
+    assert counts[0] == counts[1] and min(counts[0]) > 0
