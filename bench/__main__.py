@@ -114,7 +114,9 @@ def main() -> int:
     # events, so the risk weights read real grades).
     algorithms = Recorder()
     sampling.run(algorithms)
-    plan_rows = sampling_plans.run(engine)
+    # credit.run has just refreshed the standings as of the same day (and timed it)
+    assert sampling_plans.TODAY == credit.TODAY
+    plan_rows = sampling_plans.run(engine, refresh_first=False)
     # Map pages: the province overview on vector tiles here, the county page on its own data.
     province_lines = maps.province(engine, env)
     engine.dispose()

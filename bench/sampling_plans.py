@@ -119,10 +119,11 @@ def refresh(target: Engine | str) -> Row:
 
 
 def run(target: Engine | str, *, n: int = 200, commodities: tuple[str, ...] = COMMODITIES,
-        share: float = 0.2, repeats: int = 3) -> list[Row]:
-    """The standings refresh, then for each commodity: bare selection, frame query, plan end
-    to end (medians of `repeats`), three rows per commodity after the refresh."""
-    rows = [refresh(target)]
+        share: float = 0.2, repeats: int = 3, refresh_first: bool = True) -> list[Row]:
+    """The standings refresh (unless the caller just did it as of TODAY), then for each
+    commodity: bare selection, frame query, plan end to end (medians of `repeats`), three
+    rows per commodity."""
+    rows = [refresh(target)] if refresh_first else []
     for commodity in commodities:
         rows += run_commodity(target, n=n, commodity=commodity, share=share, repeats=repeats)
     return rows

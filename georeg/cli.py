@@ -300,10 +300,11 @@ def import_rapid_tests(settings: Settings, file: str, username: str) -> None:
     from georeg.clock import today
     from georeg.testing.results import read_rapid_test_file, record_rapid_tests
 
-    with _transaction(settings) as conn:
+    day = today()
+    with _transaction(settings, day) as conn:
         account = _account(conn, username)
         rows = read_rapid_test_file(conn, Path(file).read_bytes(), Path(file).name)
-        done = record_rapid_tests(conn, rows, account=account, today=today())
+        done = record_rapid_tests(conn, rows, account=account, today=day)
     click.echo(f"导入 {done['created']} 条，已存在而跳过 {done['skipped_existing']} 条，"
                f"其中不合格 {done['failed']} 条（已记入信用档案）")
 
@@ -360,16 +361,16 @@ def _import_activity(settings: Settings, file: str, username: str, what: str) ->
     from georeg.clock import today
     from importers.activity_files import read_certificates, read_patrols
 
-    engine = make_engine(settings.url(), pool_size=1, interactive=False)
-    with engine.begin() as conn:
+    day = today()  # one day for the checks here and the database's (georeg_today())
+    with _transaction(settings, day) as conn:
         account = _account(conn, username)
         data = Path(file).read_bytes()
         if what == "patrols":
             rows = read_patrols(conn, data, Path(file).name)
-            ids = activity.record_patrols(conn, rows, account=account, today=today())
+            ids = activity.record_patrols(conn, rows, account=account, today=day)
         else:
             rows = read_certificates(conn, data, Path(file).name)
-            ids = activity.record_certificates(conn, rows, account=account, today=today())
+            ids = activity.record_certificates(conn, rows, account=account, today=day)
     click.echo(f"导入 {len(ids)} 条，已存在而跳过 {len(rows) - len(ids)} 条")
 
 
