@@ -22,6 +22,7 @@ from georeg.credit.rating import (
     DEFAULT_RULES,
     ENTITY_FILTER,
     NEWEST,
+    SCORE,
     RatingRules,
     counted_cte,
     months_before,
@@ -45,8 +46,7 @@ recent AS (
       AND {newest}
     ORDER BY ce.entity_id, ce.kind, ce.occurred_on DESC, ce.root_id DESC),
 scored AS (
-    SELECT entity_id, least(greatest(:base + sum(points * weight), :floor), :ceiling) AS score
-    FROM counted GROUP BY entity_id),
+    SELECT k.entity_id, {score} AS score FROM counted k GROUP BY k.entity_id),
 due AS (
     SELECT entity_id,
            CASE kind WHEN 'sampling' THEN 'sampling_failed' ELSE 'penalty' END AS reason_code,
@@ -85,7 +85,7 @@ def refresh_key_supervision(conn: Connection, today: date, *,
     whole registry or some entities; entity.key_supervision follows (a trigger). Returns
     (opened, closed)."""
     filtered = entity_ids is not None
-    sql = (_DUE.format(counted=counted_cte(filtered=filtered), newest=NEWEST,
+    sql = (_DUE.format(counted=counted_cte(filtered=filtered), newest=NEWEST, score=SCORE,
                        entity_filter=ENTITY_FILTER if filtered else "")
            + _REFRESH.format(listing_filter="AND o.entity_id = ANY(CAST(:entity_ids AS bigint[]))"
                              if filtered else ""))

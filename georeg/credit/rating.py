@@ -181,8 +181,9 @@ FAILED_RECENT_MONTHS = 12
 # clamped score (base without rows) and its failed samplings in the last FAILED_RECENT_MONTHS,
 # counted from the same rows, which hold a failure as long as it scores. Parameters from
 # standing_params. The one definition of the stored standing and of a frame's fallback.
-STANDING_COLUMNS = """
-    least(greatest(:base + coalesce(sum(k.points * k.weight), 0), :floor), :ceiling) AS score,
+SCORE = "least(greatest(:base + coalesce(sum(k.points * k.weight), 0), :floor), :ceiling)"
+STANDING_COLUMNS = f"""
+    {SCORE} AS score,
     count(k.id) FILTER (WHERE k.kind = 'sampling' AND k.outcome = 'fail'
                           AND k.occurred_on > :failed_since) AS failed"""
 
