@@ -418,14 +418,16 @@ def grids_check(settings: Settings, township: str | None, sliver_m2: float) -> N
 
 
 @grids_group.command("reassign")
+@click.option("--full", is_flag=True,
+              help="所有点位都按现行边界重算（默认只重算所在网格已变更的点位）")
 @click.pass_obj
-def grids_reassign(settings: Settings) -> None:
+def grids_reassign(settings: Settings, full: bool) -> None:
     """按现行边界重新归属主体、地块与点位。"""
     from grids.reassign import reassign
 
     engine = make_engine(settings.url(), pool_size=1, interactive=False)
     with step("重新归属"), engine.begin() as conn:
-        r = reassign(conn)
+        r = reassign(conn, full=full)
     click.echo(f"主体 {r['entity_moved']}，地块 {r['plot_moved']}，点位 {r['site_point_moved']}")
 
 

@@ -296,11 +296,11 @@ stored AS (
     ON CONFLICT (client_uuid) DO NOTHING
     RETURNING id, client_uuid, flags),
 new AS (
-    SELECT f.ord, s.id, s.flags, f.township_code, f.grid_id
+    SELECT f.ord, s.id, s.flags, f.township_code, f.grid_id, f.geom
     FROM stored s JOIN first f USING (client_uuid)),
 placed AS (
-    INSERT INTO site_point_place (site_point_id, township_code, grid_id)
-    SELECT id, township_code, grid_id FROM new)
+    INSERT INTO site_point_place (site_point_id, township_code, grid_id, geom)
+    SELECT id, township_code, grid_id, geom FROM new ORDER BY id)
 INSERT INTO fresh (ord, id, flags) SELECT ord, id, flags FROM new
 """
 

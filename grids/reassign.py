@@ -5,9 +5,10 @@ index of the big table (a nested loop over ~1,000 grids, not over a million poin
 PERFORMANCE.md measured fastest.
 
 Entities and plots are updated where their grid changes. Site points, the largest table, keep
-their place in the narrow `site_point_place` (sql/011): it is written afresh from the join and
-swapped in, because updating a million wide rows rewrote every row and its index entries
-(~10 times the join); the new table carries the old grid until the change report is read.
+their place in the narrow `site_point_place` (sql/011, sql/013), which also carries the point:
+it is written afresh and swapped in, because updating a million wide rows rewrote every row and
+its index entries (~10 times the join); the new table carries the old grid until the change
+report is read.
 """
 
 from __future__ import annotations
@@ -48,70 +49,128 @@ WHERE ST_Intersects(t.boundary, e.location)
 RETURNING e.id
 """
 
-# Site points: the new places beside the old grid. A point on the edge shared by two grids
-# meets both; the primary key catches it and _DEDUPLICATE keeps the lower grid id, as the
-# entity and plot passes do (rare, so not paid for by a sort of every point).
-_REBUILD = """
+# Site points, the usual pass: a place is tested only against the current grids whose box
+# overlaps its old grid's box (a point in its old grid lies in that box, so does any grid
+# holding it), in a hash join on the old grid id over the narrow place table, which carries the
+# point: no spatial index, and no pairing of a million new places with the old ones by point
+# id. A place whose grid is still current stays: a newer grid never takes a point from an older
+# one (on a shared edge the lower id keeps it), so the work follows the grids that changed.
+_CANDIDATES = """
+CREATE TEMP TABLE reassign_candidate ON COMMIT DROP AS
+SELECT o.id AS old_grid, o.id AS grid_id, o.township_code, true AS kept,
+       NULL::geometry AS boundary
+FROM current_grid o
+UNION ALL
+SELECT o.id, n.id, n.township_code, false, n.boundary
+FROM grid o JOIN current_grid n ON n.boundary && o.boundary
+ AND ST_Intersects(n.boundary, o.boundary)
+WHERE o.id = ANY(:referenced) AND o.id NOT IN (SELECT id FROM current_grid)
+"""
+# Places in no candidate come out with no grid (as do those that had none) and are looked up
+# one by one afterwards. ST_Intersects tests the boxes itself, cheaper than a separate &&.
+_BY_OLD_GRID = """
 CREATE TABLE site_point_place_next AS
-SELECT o.site_point_id, h.township_code, h.grid_id, o.grid_id AS old_grid
-FROM site_point_place o LEFT JOIN (
+SELECT p.site_point_id, c.township_code, c.grid_id, p.geom, p.grid_id AS old_grid
+FROM site_point_place p LEFT JOIN reassign_candidate c
+  ON c.old_grid = p.grid_id AND (c.kept OR ST_Intersects(c.boundary, p.geom))
+"""
+# A first assignment (most places without a grid) or a full one: every point from the join
+# driven from the grids into the points' GiST index.
+_BY_GRIDS = """
+CREATE TABLE site_point_place_next AS
+SELECT p.site_point_id, h.township_code, h.grid_id, p.geom, p.grid_id AS old_grid
+FROM site_point_place p LEFT JOIN (
     SELECT x.id, g.id AS grid_id, g.township_code
     FROM current_grid g JOIN site_point x ON ST_Intersects(g.boundary, x.geom)) h
-  ON h.id = o.site_point_id
+  ON h.id = p.site_point_id
 """
+ONE_BY_ONE = 20_000  # places without a grid looked up one by one, at most
+_PRIMARY_KEY = "ALTER TABLE site_point_place_next ADD PRIMARY KEY (site_point_id)"
+# A point on the edge shared by two grids meets both; the primary key catches it and the
+# lower grid id is kept, as the entity and plot passes do (rare, so not paid for by a sort of
+# every point).
 _DEDUPLICATE = """
 DELETE FROM site_point_place_next a USING site_point_place_next b
 WHERE a.site_point_id = b.site_point_id AND a.grid_id > b.grid_id
 """
+# Moves, and the places left without a grid (grid_id NULL), in one pass.
+_MOVES = """
+SELECT old_grid, grid_id AS new_grid, count(*) AS n FROM site_point_place_next
+WHERE old_grid IS DISTINCT FROM grid_id OR grid_id IS NULL GROUP BY 1, 2
+"""
+# Places without a grid after the usual pass: the grid they lie in (lowest id on an edge).
+_LOOKUP = """
+UPDATE site_point_place_next n SET grid_id = hit.id, township_code = hit.township_code
+FROM (SELECT p.site_point_id, g.id, g.township_code
+      FROM site_point_place_next p CROSS JOIN LATERAL (
+          SELECT g.id, g.township_code FROM current_grid g
+          WHERE ST_Intersects(g.boundary, p.geom) ORDER BY g.id LIMIT 1) g
+      WHERE p.grid_id IS NULL) hit
+WHERE n.site_point_id = hit.site_point_id
+"""
 # Points outside every grid still lie in a township (or none, outside the county).
 _UNGRIDDED = """
 UPDATE site_point_place_next n SET township_code = (
-    SELECT t.code FROM site_point sp JOIN township t ON ST_Intersects(t.boundary, sp.geom)
-    WHERE sp.id = n.site_point_id ORDER BY t.code LIMIT 1)
+    SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, n.geom)
+    ORDER BY t.code LIMIT 1)
 WHERE n.grid_id IS NULL
 """
-_SITE_POINT_MOVES = """
-SELECT old_grid, grid_id AS new_grid, count(*) AS n FROM site_point_place_next
-WHERE old_grid IS DISTINCT FROM grid_id GROUP BY 1, 2
-"""
+# The copied points come from a table that had them all; the check guards new rows without
+# a scan of the million copied. Statistics for the columns reports filter on.
 _SWAP = """
-ALTER TABLE site_point_place_next DROP COLUMN old_grid;
+DROP TABLE IF EXISTS reassign_candidate;
+ALTER TABLE site_point_place_next DROP COLUMN old_grid,
+    ADD CONSTRAINT site_point_place_geom CHECK (geom IS NOT NULL) NOT VALID;
 DROP TABLE site_point_place;
 ALTER TABLE site_point_place_next RENAME TO site_point_place;
 ALTER INDEX site_point_place_next_pkey RENAME TO site_point_place_pkey;
-ANALYZE site_point_place
+ANALYZE site_point_place (township_code, grid_id)
 """
-_PRIMARY_KEY = "ALTER TABLE site_point_place_next ADD PRIMARY KEY (site_point_id)"
 
 
-def _site_points(conn: Connection) -> list[Any]:
+def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
     # No new points while the table is rebuilt; readers go on until the swap.
     conn.execute(text("LOCK TABLE site_point IN SHARE MODE; "
                       "LOCK TABLE site_point_place IN SHARE ROW EXCLUSIVE MODE"))
-    # the old places are hashed in memory, not spilled to disk in batches
-    conn.execute(text("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '256MB'"))
-    conn.execute(text(_REBUILD))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    held = dict(conn.execute(text(
+        "SELECT grid_id, count(*) FROM site_point_place GROUP BY grid_id")).all())
+    by_grids = full or held.get(None, 0) > ONE_BY_ONE
+    if by_grids:
+        conn.execute(text(_BY_GRIDS))
+    else:
+        conn.execute(text(_CANDIDATES), {"referenced": [g for g in held if g is not None]})
+        conn.execute(text(_BY_OLD_GRID))
     try:
         with conn.begin_nested():
             conn.execute(text(_PRIMARY_KEY))
     except IntegrityError:
         conn.execute(text(_DEDUPLICATE))
         conn.execute(text(_PRIMARY_KEY))
-    conn.execute(text(_UNGRIDDED))
-    rows = conn.execute(text(_SITE_POINT_MOVES)).all()
+    rows = conn.execute(text(_MOVES)).all()
+    if any(r.new_grid is None for r in rows):
+        if not by_grids:  # the grids were searched for these only if driven from the grids
+            conn.execute(text(_LOOKUP))
+        conn.execute(text(_UNGRIDDED))
+        rows = conn.execute(text(_MOVES)).all()
     conn.execute(text(_SWAP))
-    return rows
+    return [r for r in rows if r.old_grid != r.new_grid]
 
 
 def reassign(conn: Connection,
-             tables: tuple[str, ...] = ("entity", "plot", "site_point")) -> dict[str, Any]:
-    """Re-assign everything; returns what moved: per table, (old grid code, new grid code, n)."""
+             tables: tuple[str, ...] = ("entity", "plot", "site_point"), *,
+             full: bool = False) -> dict[str, Any]:
+    """Re-assign everything; returns what moved: per table, (old grid code, new grid code, n).
+
+    Site points in grids that did not change keep their place unless `full` is given (which
+    tests every point against the current grids, to repair places).
+    """
     moved_township = len(conn.execute(text(_ENTITY_TOWNSHIPS)).all()) if "entity" in tables else 0
     codes = dict(conn.execute(text("SELECT id, code FROM grid")).all())
     report: dict[str, Any] = {"entities_moved_township": moved_township}
     for table in tables:
         if table == "site_point":
-            rows = _site_points(conn)
+            rows = _site_points(conn, full=full)
         else:
             at, box = _LOCATED[table]
             rows = conn.execute(text(_UPDATE.format(table=table, at=at, box=box))).all()

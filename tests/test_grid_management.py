@@ -256,8 +256,8 @@ def test_site_points_are_placed_afresh_after_a_grid_change(engine: Engine) -> No
                 " input_x, input_y) VALUES (gen_random_uuid(), :h, :e,"
                 " ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'wgs84', :x, :y) RETURNING id"),
                 {"h": bytes([n]), "e": entity, "x": x, "y": y}).scalar_one()
-            conn.execute(text("INSERT INTO site_point_place VALUES (:p, NULL, NULL)"),
-                         {"p": ids[name]})
+            conn.execute(text("INSERT INTO site_point_place (site_point_id, geom) "
+                              "SELECT id, geom FROM site_point WHERE id = :p"), {"p": ids[name]})
         inside = conn.execute(text("SELECT ST_Intersects(boundary, ST_SetSRID(ST_MakePoint("
                                    ":x, :y), 4326)) FROM township WHERE code = :t"),
                               {"x": cx + 0.01, "y": cy, "t": CANNEI}).scalar_one()
@@ -280,3 +280,115 @@ def test_site_points_are_placed_afresh_after_a_grid_change(engine: Engine) -> No
     moved = {(m["from"], m["to"]): m["n"] for m in report["site_point"]}
     assert moved[(None, f"{CANNEI}900")] == 2 and moved[(None, f"{CANNEI}901")] == 1
     assert again["site_point_moved"] == 0 and left == 0
+
+
+def _random_site_points(conn: Any, township: str, n: int, seed: int) -> None:
+    """n site points spread over the township (and a little beyond it), with no place yet."""
+    entity = conn.execute(text(
+        "INSERT INTO entity (kind, name, township_code, location) SELECT 'family_farm',"
+        " '点位农场', code, ST_PointOnSurface(boundary) FROM township WHERE code = :t"
+        " RETURNING id"), {"t": township}).scalar_one()
+    conn.execute(text(
+        "INSERT INTO site_point (client_uuid, content_hash, entity_id, geom, input_crs,"
+        " input_x, input_y) SELECT gen_random_uuid(), int8send(n), :e, p, 'wgs84', ST_X(p),"
+        " ST_Y(p) FROM (SELECT row_number() OVER () AS n, (ST_Dump(ST_GeneratePoints("
+        " ST_Buffer(boundary, 0.002), :n, :s))).geom AS p FROM township WHERE code = :t) q"),
+        {"e": entity, "n": n, "s": seed, "t": township})
+    conn.execute(text("INSERT INTO site_point_place (site_point_id, geom) SELECT id, geom "
+                      "FROM site_point WHERE entity_id = :e"), {"e": entity})
+
+
+def _places(conn: Any) -> dict[int, tuple[int | None, str | None]]:
+    return {r.site_point_id: (r.grid_id, r.township_code) for r in conn.execute(text(
+        "SELECT site_point_id, grid_id, township_code FROM site_point_place"))}
+
+
+def _brute_force(conn: Any) -> dict[int, tuple[int | None, str | None]]:
+    """Each point's place by a lookup per point: the lowest current grid id holding it, else
+    the township holding it."""
+    return {r.id: (r.grid_id, r.township_code) for r in conn.execute(text(
+        "SELECT sp.id, g.id AS grid_id, coalesce(g.township_code, ("
+        "  SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, sp.geom)"
+        "  ORDER BY t.code LIMIT 1)) AS township_code "
+        "FROM site_point sp LEFT JOIN LATERAL (SELECT g.id, g.township_code FROM current_grid g"
+        "  WHERE ST_Intersects(g.boundary, sp.geom) ORDER BY g.id LIMIT 1) g ON true"))}
+
+
+def _redraw_west_half(conn: Any, township: str) -> tuple[list[int], int]:
+    """Replace the township's grids west of its centre by three strips over the same area,
+    and drop one eastern grid without a replacement. Returns (closed ids, dropped id)."""
+    cx = conn.execute(text("SELECT ST_X(ST_Centroid(boundary)) FROM township WHERE code = :t"),
+                      {"t": township}).scalar_one()
+    west = conn.execute(text(
+        "UPDATE grid SET valid_to = '2023-06-01' WHERE township_code = :t AND valid_to IS NULL"
+        " AND ST_X(ST_Centroid(boundary)) < :cx RETURNING id"), {"t": township, "cx": cx}
+    ).scalars().all()
+    dropped = conn.execute(text(
+        "UPDATE grid SET valid_to = '2023-06-01' WHERE id = (SELECT id FROM grid"
+        " WHERE township_code = :t AND valid_to IS NULL ORDER BY id DESC LIMIT 1) RETURNING id"),
+        {"t": township}).scalar_one()
+    conn.execute(text(
+        "WITH u AS (SELECT ST_Union(boundary) AS b FROM grid WHERE id = ANY(:ids)),"
+        " box AS (SELECT b, ST_XMin(b) AS x0, (ST_XMax(b) - ST_XMin(b)) / 3 AS w FROM u)"
+        " INSERT INTO grid (code, township_code, name, boundary, valid_from)"
+        " SELECT :t || '8' || lpad(i::text, 2, '0'), :t, '新网格' || i, ST_Multi("
+        "   ST_CollectionExtract(ST_Intersection(b, ST_MakeEnvelope(x0 + (i - 1) * w, -90,"
+        "   x0 + i * w, 90, 4326)), 3)), '2023-06-01'"
+        " FROM box, generate_series(1, 3) i"), {"ids": west, "t": township})
+    return west, dropped
+
+
+def test_site_point_places_follow_the_grids_that_changed(engine: Engine) -> None:
+    """Random points in and around 参内镇; half its grids are redrawn and one is dropped.
+    Every place then equals a per-point lookup, the report counts each (old, new) pair, and
+    the pass driven from the grids (as a first assignment runs) agrees."""
+    with engine.begin() as conn:
+        _random_site_points(conn, CANNEI, 600, seed=7)
+        first = reassign.reassign(conn, ("site_point",))
+        placed = _places(conn)
+        assert placed == _brute_force(conn)
+        assert first["site_point_moved"] == sum(1 for g, _ in placed.values() if g is not None)
+        west, dropped = _redraw_west_half(conn, CANNEI)
+        codes = dict(conn.execute(text("SELECT id, code FROM grid")).all())
+        expected = _brute_force(conn)
+        with conn.begin_nested() as from_the_grids:
+            reassign.reassign(conn, ("site_point",), full=True)
+            by_join = _places(conn)
+            from_the_grids.rollback()
+        report = reassign.reassign(conn, ("site_point",))
+        after = _places(conn)
+    assert after == expected == by_join
+    moves: dict[tuple[str | None, str | None], int] = {}
+    for point, (grid, _) in placed.items():
+        if grid != after[point][0]:
+            key = (codes.get(grid), codes.get(after[point][0]))
+            moves[key] = moves.get(key, 0) + 1
+    assert {(m["from"], m["to"]): m["n"] for m in report["site_point"]} == moves
+    # the redrawn area moved to the strips, the dropped grid's points to no grid
+    assert {old for old, _ in placed.values() if old in west} and all(
+        after[p][0] is not None and after[p][0] not in west
+        for p, (old, _) in placed.items() if old in west)
+    assert all(after[p] == (None, CANNEI) for p, (old, _) in placed.items() if old == dropped)
+    assert report["site_point_moved"] == sum(moves.values()) > 0
+
+
+def test_places_in_unchanged_grids_stay_unless_recomputed_in_full(engine: Engine) -> None:
+    with engine.begin() as conn:
+        _random_site_points(conn, CANNEI, 50, seed=3)
+        reassign.reassign(conn, ("site_point",))
+        # a wrong place in a grid that is still current: a normal pass does not look at it
+        point, grid = conn.execute(text(
+            "SELECT site_point_id, grid_id FROM site_point_place WHERE grid_id IS NOT NULL "
+            "ORDER BY site_point_id LIMIT 1")).one()
+        other = conn.execute(text("SELECT min(id) FROM current_grid WHERE id <> :g"),
+                             {"g": grid}).scalar_one()
+        conn.execute(text("UPDATE site_point_place SET grid_id = :o WHERE site_point_id = :p"),
+                     {"o": other, "p": point})
+        normal = reassign.reassign(conn, ("site_point",))
+        kept = _places(conn)[point][0]
+        full = reassign.reassign(conn, ("site_point",), full=True)
+        repaired = _places(conn)[point][0]
+        codes = dict(conn.execute(text("SELECT id, code FROM grid")).all())
+    assert normal["site_point_moved"] == 0 and kept == other
+    assert full["site_point"] == [{"from": codes[other], "to": codes[grid], "n": 1}]
+    assert repaired == grid

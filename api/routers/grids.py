@@ -72,9 +72,10 @@ def put_staff(conn: Db, account: CurrentAccount, grid_id: int, body: StaffBody
 
 
 @router.post("/reassign", summary="按现行边界重新归属所有主体、地块和点位")
-def post_reassign(conn: Db, account: CurrentAccount) -> dict[str, Any]:
+def post_reassign(conn: Db, account: CurrentAccount, full: bool = False) -> dict[str, Any]:
+    """`full`: every site point against the current grids, not only those in changed grids."""
     require_county(account)
-    return reassign.reassign(conn)
+    return reassign.reassign(conn, full=full)
 
 
 @router.post("/generate", summary="按主体数量均衡地生成乡镇网格")
