@@ -49,12 +49,12 @@ WHERE ST_Intersects(t.boundary, e.location)
 RETURNING e.id
 """
 
-# Site points, the usual pass: a place is tested only against the current grids whose box
-# overlaps its old grid's box (a point in its old grid lies in that box, so does any grid
-# holding it), in a hash join on the old grid id over the narrow place table, which carries the
-# point: no spatial index, and no pairing of a million new places with the old ones by point
-# id. A place whose grid is still current stays: a newer grid never takes a point from an older
-# one (on a shared edge the lower id keeps it), so the work follows the grids that changed.
+# Site points, the usual pass: a place in a closed grid is tested only against the current
+# grids that intersect its old grid (any grid holding a point of the old grid does), in a hash
+# join on the old grid id over the narrow place table, which carries the point: no spatial
+# index, and no pairing of a million new places with the old ones by point id. A place whose
+# grid is still current stays: a newer grid never takes a point from an older one (on a shared
+# edge the lower id keeps it), so the work follows the grids that changed.
 _CANDIDATES = """
 CREATE TEMP TABLE reassign_candidate ON COMMIT DROP AS
 SELECT o.id AS old_grid, o.id AS grid_id, o.township_code, true AS kept,
