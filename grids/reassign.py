@@ -13,6 +13,7 @@ report is read.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -49,12 +50,12 @@ WHERE ST_Intersects(t.boundary, e.location)
 RETURNING e.id
 """
 
-# Site points, the usual pass: a place in a closed grid is tested only against the current
-# grids that intersect its old grid (any grid holding a point of the old grid does), in a hash
-# join on the old grid id over the narrow place table, which carries the point: no spatial
-# index, and no pairing of a million new places with the old ones by point id. A place whose
-# grid is still current stays: a newer grid never takes a point from an older one (on a shared
-# edge the lower id keeps it), so the work follows the grids that changed.
+# Site points. Only places in closed grids are tested, each against the current grids that
+# intersect its old grid (any grid holding a point of the old grid does): a hash join on the
+# old grid id over the narrow place table, which carries the point, with no spatial index and
+# no pairing of new places with old ones by point id. A place whose grid is still current
+# stays: a newer grid never takes a point from an older one (on a shared edge the lower id
+# keeps it), so the work follows the grids that changed.
 _CANDIDATES = """
 CREATE TEMP TABLE reassign_candidate ON COMMIT DROP AS
 SELECT o.id AS old_grid, o.id AS grid_id, o.township_code, true AS kept,
@@ -64,10 +65,26 @@ UNION ALL
 SELECT o.id, n.id, n.township_code, false, n.boundary
 FROM grid o JOIN current_grid n ON n.boundary && o.boundary
  AND ST_Intersects(n.boundary, o.boundary)
-WHERE o.id = ANY(:referenced) AND o.id NOT IN (SELECT id FROM current_grid)
+WHERE o.id = ANY(:closed)
 """
-# Places in no candidate come out with no grid (as do those that had none) and are looked up
-# one by one afterwards. ST_Intersects tests the boxes itself, cheaper than a separate &&.
+# An edit (few places in closed grids): those places are updated in place, the lowest grid id
+# kept on an edge. Rebuilding would copy every unchanged row.
+_IN_PLACE = """
+WITH hit AS (
+    SELECT DISTINCT ON (p.site_point_id) p.site_point_id, c.grid_id, c.township_code,
+           p.grid_id AS old_grid
+    FROM site_point_place p JOIN reassign_candidate c
+      ON c.old_grid = p.grid_id AND NOT c.kept AND ST_Intersects(c.boundary, p.geom)
+    ORDER BY p.site_point_id, c.grid_id),
+moved AS (
+    UPDATE site_point_place p SET grid_id = h.grid_id, township_code = h.township_code
+    FROM hit h WHERE p.site_point_id = h.site_point_id
+    RETURNING h.old_grid, h.grid_id AS new_grid)
+SELECT old_grid, new_grid, count(*) AS n FROM moved GROUP BY 1, 2
+"""
+# A redraw (many places in closed grids): the table is written afresh in the order it is read
+# and swapped in. Places in no candidate come out with no grid (as do those that had none).
+# ST_Intersects tests the boxes itself, cheaper than a separate && here.
 _BY_OLD_GRID = """
 CREATE TABLE site_point_place_next AS
 SELECT p.site_point_id, c.township_code, c.grid_id, p.geom, p.grid_id AS old_grid
@@ -84,7 +101,6 @@ FROM site_point_place p LEFT JOIN (
     FROM current_grid g JOIN site_point x ON ST_Intersects(g.boundary, x.geom)) h
   ON h.id = p.site_point_id
 """
-ONE_BY_ONE = 20_000  # places without a grid looked up one by one, at most
 _PRIMARY_KEY = "ALTER TABLE site_point_place_next ADD PRIMARY KEY (site_point_id)"
 # A point on the edge shared by two grids meets both; the primary key catches it and the
 # lower grid id is kept, as the entity and plot passes do (rare, so not paid for by a sort of
@@ -98,27 +114,28 @@ _MOVES = """
 SELECT old_grid, grid_id AS new_grid, count(*) AS n FROM site_point_place_next
 WHERE old_grid IS DISTINCT FROM grid_id OR grid_id IS NULL GROUP BY 1, 2
 """
-# Places without a grid after the usual pass: the grid they lie in (lowest id on an edge).
-_LOOKUP = """
-UPDATE site_point_place_next n SET grid_id = hit.id, township_code = hit.township_code
-FROM (SELECT p.site_point_id, g.id, g.township_code
-      FROM site_point_place_next p CROSS JOIN LATERAL (
-          SELECT g.id, g.township_code FROM current_grid g
-          WHERE ST_Intersects(g.boundary, p.geom) ORDER BY g.id LIMIT 1) g
-      WHERE p.grid_id IS NULL) hit
-WHERE n.site_point_id = hit.site_point_id
-"""
-# Points outside every grid still lie in a township (or none, outside the county).
-_UNGRIDDED = """
-UPDATE site_point_place_next n SET township_code = (
-    SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, n.geom)
-    ORDER BY t.code LIMIT 1)
-WHERE n.grid_id IS NULL
+# Places left without a grid (or still in a closed one): the grid they lie in, looked up one
+# by one (the lowest id on an edge), else only the township (none outside the county).
+_LOOK_UP = """
+WITH lost AS (
+    SELECT p.site_point_id, {old} AS old_grid, g.id AS grid_id,
+           coalesce(g.township_code, (
+               SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, p.geom)
+               ORDER BY t.code LIMIT 1)) AS township_code
+    FROM {table} p LEFT JOIN LATERAL (
+        SELECT g.id, g.township_code FROM current_grid g
+        WHERE ST_Intersects(g.boundary, p.geom) ORDER BY g.id LIMIT 1) g ON true
+    WHERE p.grid_id IS NULL OR p.grid_id = ANY(:closed)),
+moved AS (
+    UPDATE {table} p SET grid_id = l.grid_id, township_code = l.township_code
+    FROM lost l WHERE p.site_point_id = l.site_point_id
+      AND (p.grid_id, p.township_code) IS DISTINCT FROM (l.grid_id, l.township_code)
+    RETURNING l.old_grid, l.grid_id AS new_grid)
+SELECT old_grid, new_grid, count(*) AS n FROM moved GROUP BY 1, 2
 """
 # The copied points come from a table that had them all; the check guards new rows without
 # a scan of the million copied. Statistics for the columns reports filter on.
 _SWAP = """
-DROP TABLE IF EXISTS reassign_candidate;
 ALTER TABLE site_point_place_next DROP COLUMN old_grid,
     ADD CONSTRAINT site_point_place_geom CHECK (geom IS NOT NULL) NOT VALID;
 DROP TABLE site_point_place;
@@ -129,18 +146,30 @@ ANALYZE site_point_place (township_code, grid_id)
 
 
 def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
-    # No new points while the table is rebuilt; readers go on until the swap.
+    # No new points meanwhile; readers go on (until the swap, when the table is rebuilt).
     conn.execute(text("LOCK TABLE site_point IN SHARE MODE; "
                       "LOCK TABLE site_point_place IN SHARE ROW EXCLUSIVE MODE"))
-    conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
     held = dict(conn.execute(text(
         "SELECT grid_id, count(*) FROM site_point_place GROUP BY grid_id")).all())
-    by_grids = full or held.get(None, 0) > ONE_BY_ONE
+    current = set(conn.execute(text("SELECT id FROM current_grid")).scalars())
+    closed = [g for g in held if g is not None and g not in current]
+    total, unplaced = sum(held.values()), held.get(None, 0)
+    to_place = unplaced + sum(held[g] for g in closed)
+    if not full and to_place <= total // 5:
+        conn.execute(text(_CANDIDATES), {"closed": closed})
+        rows = conn.execute(text(_IN_PLACE)).all()
+        rows += conn.execute(text(_LOOK_UP.format(table="site_point_place", old="p.grid_id")),
+                             {"closed": closed}).all()
+        conn.execute(text("DROP TABLE reassign_candidate"))
+        return rows
+    conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    by_grids = full or unplaced > total // 4
     if by_grids:
         conn.execute(text(_BY_GRIDS))
     else:
-        conn.execute(text(_CANDIDATES), {"referenced": [g for g in held if g is not None]})
+        conn.execute(text(_CANDIDATES), {"closed": closed})
         conn.execute(text(_BY_OLD_GRID))
+        conn.execute(text("DROP TABLE reassign_candidate"))
     try:
         with conn.begin_nested():
             conn.execute(text(_PRIMARY_KEY))
@@ -149,18 +178,29 @@ def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
         conn.execute(text(_PRIMARY_KEY))
     rows = conn.execute(text(_MOVES)).all()
     if any(r.new_grid is None for r in rows):
-        if not by_grids:  # the grids were searched for these only if driven from the grids
-            conn.execute(text(_LOOKUP))
-        conn.execute(text(_UNGRIDDED))
+        conn.execute(text(_LOOK_UP.format(table="site_point_place_next", old="p.old_grid")),
+                     {"closed": []})
         rows = conn.execute(text(_MOVES)).all()
     conn.execute(text(_SWAP))
-    return [r for r in rows if r.old_grid != r.new_grid]
+    return rows
+
+
+def _by_code(rows: list[Any], codes: dict[int, str]) -> list[dict[str, Any]]:
+    """Moves between grids by code: a new version of the same grid is not a move."""
+    moves: Counter[tuple[str | None, str | None]] = Counter()
+    for r in rows:
+        old, new = codes.get(r.old_grid), codes.get(r.new_grid)
+        if old != new:
+            moves[old, new] += r.n
+    return [{"from": old, "to": new, "n": n}
+            for (old, new), n in sorted(moves.items(), key=lambda m: (-m[1], str(m[0])))]
 
 
 def reassign(conn: Connection,
              tables: tuple[str, ...] = ("entity", "plot", "site_point"), *,
              full: bool = False) -> dict[str, Any]:
-    """Re-assign everything; returns what moved: per table, (old grid code, new grid code, n).
+    """Re-assign everything; returns what moved: per table, (old grid code, new grid code, n)
+    (a new version of a grid under the same code is not a move).
 
     Site points in grids that did not change keep their place unless `full` is given (which
     tests every point against the current grids, to repair places).
@@ -174,7 +214,6 @@ def reassign(conn: Connection,
         else:
             at, box = _LOCATED[table]
             rows = conn.execute(text(_UPDATE.format(table=table, at=at, box=box))).all()
-        report[table] = [{"from": codes.get(r.old_grid), "to": codes.get(r.new_grid), "n": r.n}
-                         for r in sorted(rows, key=lambda r: -r.n)]
-        report[f"{table}_moved"] = sum(r.n for r in rows)
+        report[table] = _by_code(rows, codes)
+        report[f"{table}_moved"] = sum(m["n"] for m in report[table])
     return report

@@ -372,6 +372,48 @@ def test_site_point_places_follow_the_grids_that_changed(engine: Engine) -> None
     assert report["site_point_moved"] == sum(moves.values()) > 0
 
 
+def test_an_edit_updates_the_places_of_its_grid_in_place(engine: Engine) -> None:
+    """One grid split in two: its places are updated in the same table (not rebuilt), each
+    as a per-point lookup says, and the report counts the moves by code; a grid given a new
+    version with the same lines and code moves nothing."""
+    with engine.begin() as conn:
+        _random_site_points(conn, CANNEI, 600, seed=5)
+        reassign.reassign(conn, ("site_point",))
+        split, code, count = conn.execute(text(
+            "SELECT g.id, g.code, count(*) FROM current_grid g JOIN site_point_place p "
+            "ON p.grid_id = g.id GROUP BY g.id, g.code ORDER BY count(*), g.id LIMIT 1")).one()
+        renewed = conn.execute(text("SELECT id FROM current_grid WHERE id <> :s ORDER BY id "
+                                    "LIMIT 1"), {"s": split}).scalar_one()
+        conn.execute(text("UPDATE grid SET valid_to = '2023-06-01' WHERE id IN (:s, :r)"),
+                     {"s": split, "r": renewed})
+        conn.execute(text(
+            "INSERT INTO grid (code, township_code, name, boundary, valid_from) "
+            "SELECT code, township_code, name, boundary, DATE '2023-06-01' FROM grid WHERE id = :r "
+            "UNION ALL "
+            "SELECT township_code || '98' || h, township_code, name || h, ST_Multi("
+            "  ST_CollectionExtract(ST_Intersection(boundary,"
+            "  ST_MakeEnvelope(x0, -90, x1, 90, 4326)), 3)),"
+            "  '2023-06-01' "
+            "FROM grid, LATERAL (VALUES ('1', -180, ST_X(ST_Centroid(boundary))),"
+            "                           ('2', ST_X(ST_Centroid(boundary)), 180)) v(h, x0, x1) "
+            "WHERE id = :s"), {"s": split, "r": renewed})
+        table = conn.execute(text("SELECT 'site_point_place'::regclass::oid")).scalar_one()
+        before = _places(conn)
+        expected = _brute_force(conn)
+        report = reassign.reassign(conn, ("site_point",))
+        after = _places(conn)
+        same_table = conn.execute(text("SELECT 'site_point_place'::regclass::oid")
+                                  ).scalar_one() == table
+    assert same_table and count <= len(after) // 5
+    assert after == expected
+    moved = {p for p in after if after[p][0] != before[p][0]}
+    assert {before[p][0] for p in moved} <= {split, renewed}
+    assert {m["from"] for m in report["site_point"]} == {code}
+    assert {m["to"] for m in report["site_point"]} <= {code[:12] + "981", code[:12] + "982"}
+    assert report["site_point_moved"] == count == len(moved) - sum(
+        1 for p in moved if before[p][0] == renewed)
+
+
 def test_places_in_unchanged_grids_stay_unless_recomputed_in_full(engine: Engine) -> None:
     with engine.begin() as conn:
         _random_site_points(conn, CANNEI, 50, seed=3)
