@@ -97,7 +97,7 @@ def _timed(engine: Engine, sql: str) -> tuple[float, int]:
     return seconds, n
 
 
-def run(engine: Engine, *, n: int = 1_000_000, seed: int = 11, rounds: int = 3) -> list[Row]:
+def run(engine: Engine, *, n: int = 1_000_000, seed: int = 11, rounds: int = 5) -> list[Row]:
     """On a database with the Anxi townships and no registry (it replaces the grids).
 
     `rounds` boundary changes, each followed by the bare join (counted, the faster of two runs;
