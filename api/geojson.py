@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import Query
+from fastapi import Query, Request
+from fastapi.responses import Response
 
 from georeg.coords import wgs84_to_gcj02_array
 
@@ -80,3 +83,16 @@ def in_display_crs(doc: dict[str, Any], crs: str) -> dict[str, Any]:
         (f.get("geometry") or {}).pop("bbox", None)
     doc["display_crs"] = crs  # a foreign member (RFC 7946 §6.1): not for storage
     return doc
+
+
+GEOJSON = "application/geo+json"
+
+
+def geojson_response(request: Request, doc: dict[str, Any]) -> Response:
+    """A GeoJSON body, gzipped when the client accepts it: boundaries are the bulk of a map."""
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Vary": "Accept-Encoding"}
+    if len(body) > 1400 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=5)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=GEOJSON, headers=headers)

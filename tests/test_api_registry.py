@@ -46,6 +46,17 @@ def test_health_reports_postgis(client: TestClient) -> None:
     assert r.json()["postgis"].startswith("3.")
 
 
+def test_township_boundaries_are_gzipped_for_clients_that_accept_it(client: TestClient) -> None:
+    plain = client.get("/api/v1/townships", headers={"Accept-Encoding": "identity"})
+    packed = client.get("/api/v1/townships", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["content-type"] == plain.headers["content-type"] == "application/geo+json"
+    # httpx decodes: the same document, in a fraction of the bytes on the wire
+    assert packed.json() == plain.json()
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
+
+
 def test_townships_are_geojson_with_counts_from_the_registry(
         client: TestClient, admin: dict, engine: Engine) -> None:
     fc = client.get("/api/v1/townships").json()

@@ -8,8 +8,6 @@ GCJ-02 base maps, `crs=gcj02`; they are gzipped here, being the bulk of a page's
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 from datetime import date
 from pathlib import Path as FilePath
@@ -22,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from api.deps import AppSettings, CurrentAccount, Db
-from api.geojson import DisplayCrs, in_display_crs
+from api.geojson import DisplayCrs, geojson_response, in_display_crs
 from georeg.clock import today
 from georeg.config import Settings
 from georeg.reports.patrols import parse_month
@@ -37,20 +35,10 @@ TownshipQuery = Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description=
 MonthQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$",
                                          description="YYYY-MM；默认最近有巡查记录的月份")]
 YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="年度；默认最近的采集年度")]
-GEOJSON = "application/geo+json"
 
 
 def assets_dir(settings: Settings) -> FilePath:
     return settings.assets_dir or assets.default_dir()
-
-
-def geojson_response(request: Request, doc: dict[str, Any]) -> Response:
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = {"Vary": "Accept-Encoding"}
-    if len(body) > 1400 and "gzip" in request.headers.get("accept-encoding", ""):
-        body = gzip.compress(body, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type=GEOJSON, headers=headers)
 
 
 # --- the display layers -------------------------------------------------------------------
