@@ -1,14 +1,16 @@
 """Re-assign entities, plots and site points to their township and grid in set-based passes.
 
-Run after a boundary import or edit. Each spatial join drives from the grids into the GiST
-index of the big table (a nested loop over ~1,000 grids, not over a million points), the plan
-PERFORMANCE.md measured fastest.
+Run after a boundary import or edit. Entities and plots: each spatial join drives from the
+grids into the GiST index of the big table (a nested loop over ~1,000 grids, not over a
+million points), the plan PERFORMANCE.md measured fastest; rows are updated where their grid
+changes.
 
-Entities and plots are updated where their grid changes. Site points, the largest table, keep
-their place in the narrow `site_point_place` (sql/011, sql/013), which also carries the point:
-it is written afresh and swapped in, because updating a million wide rows rewrote every row and
-its index entries (~10 times the join); the new table carries the old grid until the change
-report is read.
+Site points, the largest table, keep their place in the narrow `site_point_place` (sql/011,
+sql/013), which also carries the point. Only places in closed grids are re-tested, against
+the current grids that intersect their old one (a hash join on the old grid id, no spatial
+index): an edit updates them in place; a redraw writes the table afresh and swaps it in
+(updating a million rows in place costs more than writing them). A first or a full
+assignment drives from the grids into the points' GiST index.
 """
 
 from __future__ import annotations
