@@ -270,10 +270,16 @@ def test_site_points_are_placed_afresh_after_a_grid_change(engine: Engine) -> No
             "SELECT site_point_id, grid_id, township_code FROM site_point_place "
             "WHERE site_point_id = ANY(:ids)"), {"ids": list(ids.values())})}
         again = reassign.reassign(conn, ("site_point",))
+        # the edge point unplaced again while the others stay: placed again, on the lower id
+        conn.execute(text("UPDATE site_point_place SET grid_id = NULL WHERE site_point_id = :p"),
+                     {"p": ids["edge"]})
+        reassign.reassign(conn, ("site_point",))
+        looked_up = conn.execute(text("SELECT grid_id FROM site_point_place "
+                                      "WHERE site_point_id = :p"), {"p": ids["edge"]}).scalar()
         conn.execute(text("DELETE FROM site_point WHERE id = :p"), {"p": ids["west"]})
         left = conn.execute(text("SELECT count(*) FROM site_point_place WHERE site_point_id = :p"),
                             {"p": ids["west"]}).scalar_one()
-    assert on_edge == 2 and placed[ids["edge"]][0] == min(west, east)
+    assert on_edge == 2 and placed[ids["edge"]][0] == min(west, east) == looked_up
     assert placed[ids["west"]][0] == west and placed[ids["east"]][0] == east
     assert placed[ids["beyond"]][0] is None
     assert placed[ids["beyond"]][1] == (CANNEI if inside else None)
@@ -384,6 +390,23 @@ def test_an_edit_updates_the_places_of_its_grid_in_place(engine: Engine) -> None
             "ON p.grid_id = g.id GROUP BY g.id, g.code ORDER BY count(*), g.id LIMIT 1")).one()
         renewed = conn.execute(text("SELECT id FROM current_grid WHERE id <> :s ORDER BY id "
                                     "LIMIT 1"), {"s": split}).scalar_one()
+        # two points of the split grid on the meridian that will divide it: one placed in
+        # it (updated in place), one without a place yet (looked up one by one)
+        edges = conn.execute(text(
+            "WITH m AS (SELECT ST_GeometryN(ST_Intersection(boundary, ST_SetSRID(ST_MakeLine("
+            "  ST_MakePoint(ST_X(ST_Centroid(boundary)), -90),"
+            "  ST_MakePoint(ST_X(ST_Centroid(boundary)), 90)), 4326)), 1) AS line FROM grid"
+            "  WHERE id = :s),"
+            " sp AS (INSERT INTO site_point (client_uuid, content_hash, entity_id, geom,"
+            "  input_crs, input_x, input_y) SELECT gen_random_uuid(), int4send(f::int), e.id,"
+            "  ST_LineInterpolatePoint(m.line, f), 'wgs84', 0, 0"
+            "  FROM m, (SELECT min(entity_id) AS id FROM site_point) e,"
+            "  unnest(ARRAY[0.25, 0.75]) f RETURNING id, geom)"
+            " INSERT INTO site_point_place (site_point_id, township_code, grid_id, geom)"
+            " SELECT sp.id, left(:c, 12), CASE WHEN row_number() OVER (ORDER BY sp.id) = 1"
+            "  THEN :s END, sp.geom FROM sp RETURNING site_point_id"),
+            {"s": split, "c": code}).scalars().all()
+        count += 1
         conn.execute(text("UPDATE grid SET valid_to = '2023-06-01' WHERE id IN (:s, :r)"),
                      {"s": split, "r": renewed})
         conn.execute(text(
@@ -404,13 +427,24 @@ def test_an_edit_updates_the_places_of_its_grid_in_place(engine: Engine) -> None
         after = _places(conn)
         same_table = conn.execute(text("SELECT 'site_point_place'::regclass::oid")
                                   ).scalar_one() == table
+        halves = [conn.execute(text(
+            "SELECT array_agg(g.id ORDER BY g.id) FROM current_grid g JOIN site_point sp "
+            "ON ST_Intersects(g.boundary, sp.geom) WHERE sp.id = :p"), {"p": e}).scalar_one()
+            for e in edges]
     assert same_table and count <= len(after) // 5
+    assert [len(h) for h in halves] == [2, 2] and halves[0] == halves[1]
+    assert [after[e][0] for e in edges] == [halves[0][0]] * 2
     assert after == expected
     moved = {p for p in after if after[p][0] != before[p][0]}
-    assert {before[p][0] for p in moved} <= {split, renewed}
-    assert {m["from"] for m in report["site_point"]} == {code}
-    assert {m["to"] for m in report["site_point"]} <= {code[:12] + "981", code[:12] + "982"}
-    assert report["site_point_moved"] == count == len(moved) - sum(
+    assert {split, None} <= {before[p][0] for p in moved} <= {split, renewed, None}
+    halves_codes = {code[:12] + "981", code[:12] + "982"}
+    from_split = [m for m in report["site_point"] if m["from"] == code]
+    assert {m["to"] for m in from_split} <= halves_codes
+    assert sum(m["n"] for m in from_split) == count
+    # the unplaced edge point is the one move from no grid; the re-versioned grid moves none
+    assert [m for m in report["site_point"] if m not in from_split] == [
+        {"from": None, "to": min(halves_codes), "n": 1}]
+    assert report["site_point_moved"] == count + 1 == len(moved) - sum(
         1 for p in moved if before[p][0] == renewed)
 
 
