@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, File, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Path, Query, Request, UploadFile
 
 from api.deps import CurrentAccount, Db
 from api.routers.reports import Format, table_response
 from georeg.clock import today
 from georeg.errors import FieldError, PayloadTooLarge
-from georeg.testing import mrl, progress, results
+from georeg.testing import mrl, progress, results, review
 
 router = APIRouter(prefix="/testing", tags=["检测"])
 reports = APIRouter(prefix="/reports", tags=["报表"])
@@ -32,6 +32,12 @@ LAB_EXAMPLE = {"entity_id": 1, "commodity": "cowpea", "sampled_on": "2023-05-04"
                "lab": "县农产品质量安全检测站", "report_no": "AX-2023-0001",
                "analytes": [{"substance": "克百威", "not_detected": True, "lod_mg_kg": 0.005},
                             {"substance": "毒死蜱", "value_mg_kg": 0.012}]}
+
+
+REVIEW_EXAMPLE = {"decisions": [{"substance": "未列入农药", "judgement": "fail",
+                                 "basis": "参照 GB 2763-2021 同类蔬菜限量 0.05 mg/kg",
+                                 "limit_mg_kg": 0.05}],
+                  "note": "县农安中心复核"}
 
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -88,7 +94,8 @@ def post_lab_results(request: Request, conn: Db, account: CurrentAccount,
                                       today=today(request.app.state.clock))
 
 
-@router.get("/lab-results", summary="定量检测结果列表（含各检测项目的判定）")
+@router.get("/lab-results",
+            summary="定量检测结果列表（含各检测项目的判定与复核判定；result=review 为待复核）")
 def get_lab_results(conn: Db, account: CurrentAccount, year: Year = None, unit: Unit = None,
                     kind: Literal["routine_monitoring", "risk_monitoring",
                                   "supervisory_sampling"] | None = None,
@@ -98,6 +105,19 @@ def get_lab_results(conn: Db, account: CurrentAccount, year: Year = None, unit: 
     return results.list_lab_results(conn, year=year, unit=unit, kind=kind, result=result,
                                     entity_id=entity_id, commodity=commodity, limit=limit,
                                     offset=offset)
+
+
+@router.post("/lab-results/{sample_id}/review",
+             summary="复核判定待复核样品（逐项判定合格或不合格并写明依据；县级监管员、系统管理员；"
+                     "不合格记入信用档案）")
+def post_lab_review(conn: Db, account: CurrentAccount,
+                    sample_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                    body: Annotated[dict[str, Any], Body(
+                        description="decisions：每个待复核检测项目一项（substance、judgement 为 "
+                                    "pass 或 fail、basis 判定依据、可选 limit_mg_kg 参考限量）；"
+                                    "note：可选说明",
+                        openapi_examples={"one": {"value": REVIEW_EXAMPLE}})]) -> dict[str, Any]:
+    return review.settle_review_request(conn, sample_id, body, account=account)
 
 
 @router.get("/mrl", summary="最大残留限量表（现行；history=true 含已被替换的版本）")

@@ -13,7 +13,8 @@ Credit record (same transaction as the result):
 - passed rapid tests and passed routine or risk monitoring are not credit events: they are
   screening and monitoring, not the supervisory sampling the credit record lists, and at
   ~20 rapid tests per producer a year they would drown the record (and lift every grade);
-- a lab sample to review (a detection without a limit) writes nothing until a person decides.
+- a lab sample to review (a detection without a limit) writes nothing until a person decides
+  (georeg.testing.review), and then follows the same rules.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, text
 from georeg.accounts import Account, Role
 from georeg.activity import _check_batch, _insert, _record_error
 from georeg.credit.events import record_event
-from georeg.errors import FieldError, Forbidden, InvalidInput
+from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
 from georeg.testing.mrl import Analyte, judge, normalize_substance, sample_result
 from georeg.testing.vocab import (
     BASIS_LABELS,
@@ -405,21 +406,20 @@ def _analytes(p: _Parser, errors: list[FieldError]) -> list[dict[str, Any]]:
 
 
 def _lab_credit(conn: Connection, sample_id: int, r: dict[str, Any],
-                account: Account) -> int | None:
+                account: Account, *, reviewed: bool = False) -> int | None:
+    """The sample's credit event, if its result is one (module docstring); `reviewed`: the
+    result was settled by a person (复核判定), whose decisions are the analytes' `decision`."""
     supervisory = r["kind"] == "supervisory_sampling"
     if not (r["result"] == "fail" or (r["result"] == "pass" and supervisory)):
         return None
     commodity = conn.execute(text("SELECT name_zh FROM commodity WHERE slug = :s"),
                              {"s": r["commodity"]}).scalar_one()
+    on_review = "（复核判定）" if reviewed else ""
     if r["result"] == "fail":
-        why = "；".join(
-            f"{a['substance']} {a['value_mg_kg']} mg/kg（{BASIS_LABELS[a['judgement'].basis]}"
-            + (f"，限量 {a['judgement'].limit_mg_kg} mg/kg" if a["judgement"].basis
-               == "over_limit" else "") + "）"
-            for a in r["analytes"] if a["judgement"].judgement == "fail")
-        summary = f"{LAB_KIND_LABELS[r['kind']]}不合格：{commodity}，{why}"
+        why = "；".join(_failure(a) for a in r["analytes"] if _standing(a) == "fail")
+        summary = f"{LAB_KIND_LABELS[r['kind']]}不合格{on_review}：{commodity}，{why}"
     else:
-        summary = f"监督抽查合格：{commodity}，检测 {len(r['analytes'])} 项"
+        summary = f"监督抽查合格{on_review}：{commodity}，检测 {len(r['analytes'])} 项"
     event = record_event(conn, entity_id=r["entity_id"], kind="sampling", outcome=r["result"],
                          occurred_on=r["sampled_on"], recorded_by=account.id,
                          issuing_unit=r["lab"], document_no=r["report_no"],
@@ -427,6 +427,23 @@ def _lab_credit(conn: Connection, sample_id: int, r: dict[str, Any],
     conn.execute(text("UPDATE lab_sample SET credit_event_id = :e WHERE id = :id"),
                  {"e": event, "id": sample_id})
     return event
+
+
+def _standing(a: dict[str, Any]) -> str:
+    """An analyte's judgement as it stands: a reviewer's decision, else the automatic one."""
+    decision = a.get("decision")
+    return decision["judgement"] if decision else a["judgement"].judgement
+
+
+def _failure(a: dict[str, Any]) -> str:
+    decision, j = a.get("decision"), a["judgement"]
+    if decision:
+        limit = decision["limit_mg_kg"]
+        reference = f"，参考限量 {limit} mg/kg" if limit is not None else ""
+        return (f"{a['substance']} {a['value_mg_kg']} mg/kg（复核判定不合格{reference}，"
+                f"依据：{decision['basis']}）")
+    return (f"{a['substance']} {a['value_mg_kg']} mg/kg（{BASIS_LABELS[j.basis]}"
+            + (f"，限量 {j.limit_mg_kg} mg/kg" if j.basis == "over_limit" else "") + "）")
 
 
 def _stored_sample(sample_id: int, r: dict[str, Any]) -> dict[str, Any]:
@@ -493,6 +510,46 @@ def list_rapid_tests(conn: Connection, *, year: int | None = None, unit: str | N
          "result_label": RESULT_LABELS[r.result]} for r in rows]}
 
 
+_LAB_SELECT = """
+    x.id, x.entity_id, x.commodity, x.sampled_on, x.unit, x.kind, x.lab, x.report_no,
+    x.sample_no, x.result, x.credit_event_id, x.plan_id, x.target_no, x.created_at,
+    x.reviewed_by, x.reviewed_at, x.review_note,
+    (SELECT r.display_name FROM account r WHERE r.id = x.reviewed_by) AS reviewed_by_name,
+    (SELECT json_agg(json_build_object(
+                'substance', a.substance, 'detected', a.detected,
+                'value_mg_kg', a.value_mg_kg, 'lod_mg_kg', a.lod_mg_kg,
+                'judgement', a.judgement, 'basis', a.basis, 'mrl_id', a.mrl_id,
+                'limit_mg_kg', a.limit_mg_kg, 'standard', m.standard, 'clause', m.clause,
+                'decision', CASE WHEN a.review_judgement IS NOT NULL THEN json_build_object(
+                    'judgement', a.review_judgement, 'basis', a.review_basis,
+                    'limit_mg_kg', a.review_limit_mg_kg) END)
+            ORDER BY a.id)
+     FROM lab_analyte a LEFT JOIN mrl m ON m.id = a.mrl_id
+     WHERE a.sample_id = x.id) AS analytes"""
+
+
+def _lab_item(r: Any) -> dict[str, Any]:
+    """A listed sample: the analytes' automatic judgements as recorded and, once a person has
+    settled a sample to review, each decision beside its analyte and who decided when."""
+    item = r._asdict()
+    who = {k: item.pop(k) for k in ("reviewed_by", "reviewed_by_name", "reviewed_at",
+                                    "review_note")}
+    automatic = "review" if who["reviewed_at"] is not None else r.result
+    analytes = []
+    for a in r.analytes or []:
+        decision = a["decision"]
+        if decision is not None:
+            decision = {**decision, "judgement_label": JUDGEMENT_LABELS[decision["judgement"]]}
+        analytes.append({**a, "judgement_label": JUDGEMENT_LABELS[a["judgement"]],
+                         "basis_label": BASIS_LABELS[a["basis"]], "decision": decision})
+    return {**item, "kind_label": LAB_KIND_LABELS[r.kind], "result_label": RESULT_LABELS[r.result],
+            "automatic_result": automatic, "automatic_result_label": RESULT_LABELS[automatic],
+            "review": None if who["reviewed_at"] is None else {
+                "reviewed_by": who["reviewed_by"], "reviewed_by_name": who["reviewed_by_name"],
+                "reviewed_at": who["reviewed_at"], "note": who["review_note"]},
+            "analytes": analytes}
+
+
 def list_lab_results(conn: Connection, *, year: int | None = None, unit: str | None = None,
                      kind: str | None = None, result: str | None = None,
                      entity_id: int | None = None, commodity: str | None = None,
@@ -500,21 +557,14 @@ def list_lab_results(conn: Connection, *, year: int | None = None, unit: str | N
     params = {"year": year, "unit": unit, "kind": kind, "result": result,
               "entity_id": entity_id, "commodity": commodity}
     where = _FILTER + " AND (CAST(:kind AS text) IS NULL OR x.kind = :kind)"
-    total, rows = _listing(conn, "lab_sample", """
-        x.id, x.entity_id, x.commodity, x.sampled_on, x.unit, x.kind, x.lab, x.report_no,
-        x.sample_no, x.result, x.credit_event_id, x.plan_id, x.target_no, x.created_at,
-        (SELECT json_agg(json_build_object(
-                    'substance', a.substance, 'detected', a.detected,
-                    'value_mg_kg', a.value_mg_kg, 'lod_mg_kg', a.lod_mg_kg,
-                    'judgement', a.judgement, 'basis', a.basis, 'mrl_id', a.mrl_id,
-                    'limit_mg_kg', a.limit_mg_kg, 'standard', m.standard, 'clause', m.clause)
-                ORDER BY a.id)
-         FROM lab_analyte a LEFT JOIN mrl m ON m.id = a.mrl_id
-         WHERE a.sample_id = x.id) AS analytes""", where, params, limit, offset)
-    items = []
-    for r in rows:
-        analytes = [{**a, "judgement_label": JUDGEMENT_LABELS[a["judgement"]],
-                     "basis_label": BASIS_LABELS[a["basis"]]} for a in r.analytes or []]
-        items.append({**r._asdict(), "kind_label": LAB_KIND_LABELS[r.kind],
-                      "result_label": RESULT_LABELS[r.result], "analytes": analytes})
-    return {"total": total, "items": items}
+    total, rows = _listing(conn, "lab_sample", _LAB_SELECT, where, params, limit, offset)
+    return {"total": total, "items": [_lab_item(r) for r in rows]}
+
+
+def get_lab_result(conn: Connection, sample_id: int) -> dict[str, Any]:
+    """One sample, as list_lab_results gives it."""
+    _, rows = _listing(conn, "lab_sample", _LAB_SELECT, "x.id = :id", {"id": sample_id}, 1, 0)
+    if not rows:
+        raise NotFound("定量检测样品不存在",
+                       [FieldError("sample_id", "not_found", "定量检测样品不存在")])
+    return _lab_item(rows[0])
