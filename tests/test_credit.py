@@ -128,7 +128,7 @@ KIND_CASES = [
     ("licence", None, "行政许可", None),
     ("penalty", "major", "行政处罚", "严重"),
     ("patrol", "normal", "日常巡查", "未发现问题"),
-    ("sampling", "pass", "监督抽查", "合格"),
+    ("sampling", "pass", "抽样检测", "合格"),
     ("special_inspection", "problem", "专项检查", "发现问题"),
     ("reward", None, "奖励", None),
 ]
@@ -527,7 +527,7 @@ def test_the_current_list_downloads_and_the_export_is_recorded(
     assert csv.status_code == 200
     lines = csv.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("主体编号,名称") and len(lines) == 3
-    assert "近12个月监督抽查不合格" in csv.text
+    assert "近12个月抽样检测不合格" in csv.text
     with engine.connect() as conn:
         logged = conn.execute(text("SELECT a.username, x.entity_id, x.fields, x.purpose "
                                    "FROM pii_access x JOIN account a ON a.id = x.account_id"
@@ -739,7 +739,7 @@ def test_html_report_shows_the_grade_and_escapes_names(
     assert "<h1>信用档案</h1>" in html and 'lang="zh-CN"' in html
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;陈&amp;林" in html
     assert "C级（失信）" in html and "<strong>70</strong>" in html
-    assert "在重点监管名单中" in html and "近12个月监督抽查不合格" in html
+    assert "在重点监管名单中" in html and "近12个月抽样检测不合格" in html
     assert "@media print" in html and "数据来源" in html
     assert RID not in html and PHONE not in html and RID[:6] + "********" in html
     with engine.connect() as conn:

@@ -128,7 +128,7 @@ def test_settling_as_fail_writes_one_failure_and_lists_the_entity(
     assert body["credit_event_id"] is not None
     with engine.connect() as conn:
         members = current_members(conn)
-    assert [(m["entity_id"], m["reasons"]) for m in members] == [(pid, "近12个月监督抽查不合格")]
+    assert [(m["entity_id"], m["reasons"]) for m in members] == [(pid, "近12个月抽样检测不合格")]
     listing = client.get("/api/v1/credit/key-supervision", headers=login(client, "clerk01"))
     assert [row["entity_id"] for row in listing.json()["rows"]] == [pid]
 

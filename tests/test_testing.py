@@ -341,7 +341,7 @@ def test_a_failed_rapid_test_lists_the_entity(client: TestClient, engine: Engine
         members = current_members(conn)
         linked = conn.execute(text("SELECT credit_event_id FROM rapid_test WHERE entity_id = :e"),
                               {"e": bad}).scalar_one()
-    assert [(m["entity_id"], m["reasons"]) for m in members] == [(bad, "近12个月监督抽查不合格")]
+    assert [(m["entity_id"], m["reasons"]) for m in members] == [(bad, "近12个月抽样检测不合格")]
     assert linked == r.json()["credit_events"][0]
     record = client.get(f"/api/v1/credit/{bad}", headers=login(client, "clerk01")).json()
     assert [(e["summary"], e["issuing_unit"]) for e in record["events"]] == [

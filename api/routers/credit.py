@@ -44,8 +44,8 @@ class EventIn(BaseModel):
     void withdraws the event; both need a reason."""
     model_config = ConfigDict(extra="forbid")
     kind: KindCode | None = Field(None, description="licence 行政许可、penalty 行政处罚、"
-                                  "patrol 日常巡查、sampling 监督抽查、special_inspection "
-                                  "专项检查、reward 奖励")
+                                  "patrol 日常巡查、sampling 抽样检测（监督抽查、监测、快检）、"
+                                  "special_inspection 专项检查、reward 奖励")
     occurred_on: date | None = Field(None, description="事件日期（不能晚于今天）")
     outcome: OutcomeCode | None = Field(None, description="sampling：pass/fail；penalty："
                                         "minor/major；patrol、special_inspection：normal/problem")

@@ -44,7 +44,9 @@ COLUMN_NAMES = {"entity_id": "主体编号", "uscc": "统一社会信用代码",
 _COLUMN_TYPES = {"entity_id": "bigint", "kind": "text", "occurred_on": "date", "outcome": "text",
                  "issuing_unit": "text", "document_no": "text", "summary": "text",
                  "evidence_ref": "text"}
-_KINDS = {**{v: k for k, v in KIND_LABELS.items()}, **{k: k for k in KIND_LABELS}}
+_KINDS = {**{v: k for k, v in KIND_LABELS.items()}, **{k: k for k in KIND_LABELS},
+          **dict.fromkeys(("监督抽查", "抽检", "例行监测", "风险监测", "定量监测", "快检",
+                           "快速检测"), "sampling")}
 _OUTCOMES = {**{v: k for k, v in OUTCOME_LABELS.items()}, **{k: k for k in OUTCOME_LABELS},
              "正常": "normal", "无问题": "normal", "较重": "major"}
 

@@ -6,7 +6,9 @@ KIND_LABELS = {
     "licence": "行政许可",
     "penalty": "行政处罚",
     "patrol": "日常巡查",
-    "sampling": "监督抽查",
+    # supervisory sampling, routine/risk monitoring and rapid tests alike: the event's summary
+    # names which (a rapid test is not a 监督抽查, which has legal consequences)
+    "sampling": "抽样检测",
     "special_inspection": "专项检查",
     "reward": "奖励",
 }
@@ -38,7 +40,7 @@ STATUS_LABELS = {
 }
 
 REASON_LABELS = {
-    "sampling_failed": "近12个月监督抽查不合格",
+    "sampling_failed": "近12个月抽样检测不合格",
     "penalty": "近12个月受到行政处罚",
     "grade_d": "信用等级为D级",
     "manual": "人工列入",
