@@ -226,6 +226,12 @@ def import_points(settings: Settings, file: str, crs: str, username: str, as_jso
         sys.exit(2)
 
 
+def _moved(report: dict[str, Any]) -> str:
+    """A re-assignment report in one line: how many of each moved grid."""
+    return (f"主体 {report['entity_moved']}，地块 {report['plot_moved']}，"
+            f"点位 {report['site_point_moved']}")
+
+
 @import_.command("boundaries")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--level", type=click.Choice(["township", "grid"]), required=True)
@@ -266,9 +272,7 @@ def import_boundaries(settings: Settings, file: str, level: str, crs: str | None
             click.echo(f"  第 {f['record']} 个要素（{f['code'] or f['name']}）："
                        f"{f['action_label']} {why}")
     if "reassignment" in report:
-        r = report["reassignment"]
-        click.echo(f"重新归属：主体 {r['entity_moved']}，地块 {r['plot_moved']}，"
-                   f"点位 {r['site_point_moved']}")
+        click.echo(f"重新归属：{_moved(report['reassignment'])}")
 
 
 @import_.command("patrols")
@@ -428,7 +432,7 @@ def grids_reassign(settings: Settings, full: bool) -> None:
     engine = make_engine(settings.url(), pool_size=1, interactive=False)
     with step("重新归属"), engine.begin() as conn:
         r = reassign(conn, full=full)
-    click.echo(f"主体 {r['entity_moved']}，地块 {r['plot_moved']}，点位 {r['site_point_moved']}")
+    click.echo(_moved(r))
 
 
 @main.group("report")
