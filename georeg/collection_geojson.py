@@ -21,6 +21,15 @@ from georeg.accounts import Account
 from georeg.collection import MAX_BATCH, Thresholds
 from georeg.errors import FieldError, InvalidInput, MalformedRequest, PayloadTooLarge
 
+# An id from a JSON member: an integer, or a string of digits; else NULL.
+_ID = r"""CASE jsonb_typeof(MEMBER)
+               WHEN 'number' THEN CASE WHEN scale(CAST(MEMBER AS numeric)) = 0
+                                        AND abs(CAST(MEMBER AS numeric)) < 1e18
+                                       THEN CAST(MEMBER AS bigint) END
+               WHEN 'string' THEN CASE WHEN MEMBER #>> '{}' ~ '^\s*[0-9]{1,18}\s*$'
+                                       THEN CAST(MEMBER #>> '{}' AS bigint) END
+               END"""
+
 # Each step reads the layer before; the MATERIALIZED ones keep PostgreSQL from repeating an
 # expression wherever its column is used (a JSON lookup or a regular expression per use).
 _STAGE_FEATURES = r"""
@@ -90,22 +99,9 @@ parsed AS MATERIALIZED (
                      ~ '^[0-9A-Fa-f]{32}$'
                 THEN CAST(replace(replace(translate(uuid_text, '{}-', ''), 'urn:', ''),
                                   'uuid:', '') AS uuid) END AS client_uuid,
-           -- an integer, or a string of digits
-           CASE jsonb_typeof(entity_id)
-               WHEN 'number' THEN CASE WHEN scale(CAST(entity_id AS numeric)) = 0
-                                        AND abs(CAST(entity_id AS numeric)) < 1e18
-                                       THEN CAST(entity_id AS bigint) END
-               WHEN 'string' THEN CASE WHEN entity_id #>> '{}' ~ '^\s*[0-9]{1,18}\s*$'
-                                       THEN CAST(entity_id #>> '{}' AS bigint) END
-               END AS entity_id,
+           {id:entity_id} AS entity_id,
            entity_id IS NOT NULL AS entity_given,
-           CASE jsonb_typeof(plot_id)
-               WHEN 'number' THEN CASE WHEN scale(CAST(plot_id AS numeric)) = 0
-                                        AND abs(CAST(plot_id AS numeric)) < 1e18
-                                       THEN CAST(plot_id AS bigint) END
-               WHEN 'string' THEN CASE WHEN plot_id #>> '{}' ~ '^\s*[0-9]{1,18}\s*$'
-                                       THEN CAST(plot_id #>> '{}' AS bigint) END
-               END AS plot_id,
+           {id:plot_id} AS plot_id,
            -- finite doubles only: far beyond any coordinate the cast would fail
            CASE WHEN x = 0 OR abs(x) BETWEEN 1e-300 AND 1e300 THEN CAST(x AS float8) END AS x,
            CASE WHEN y = 0 OR abs(y) BETWEEN 1e-300 AND 1e300 THEN CAST(y AS float8) END AS y,
@@ -160,7 +156,9 @@ staged AS (  -- (a data-modifying WITH runs whether read or not)
 SELECT coalesce(jsonb_typeof(features) = 'array', false) AS is_collection,
        CASE WHEN jsonb_typeof(features) = 'array' THEN jsonb_array_length(features) END AS n
 FROM collection
-""".replace("{content_hash}", collection.CONTENT_HASH)
+""".replace("{content_hash}", collection.CONTENT_HASH).replace(
+    "{id:entity_id}", _ID.replace("MEMBER", "entity_id")).replace(
+    "{id:plot_id}", _ID.replace("MEMBER", "plot_id"))
 
 
 def _malformed(body: bytes) -> MalformedRequest:
