@@ -57,14 +57,18 @@ demo: setup
 serve: setup
 	$(GEOREG) serve
 
-test: setup
+# The layer contract and ruff first: a wrong-direction import fails before the slow tests run.
+test: setup lint
 	$(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python -m bench
 
+# ruff, and import-linter's layer contract (pyproject [tool.importlinter]: cli → api → maps →
+# importers → grids → georeg; a module imports only from its own layer or below).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 db-down:
 	$(GEOREG) db down

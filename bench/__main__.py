@@ -21,12 +21,12 @@ from sqlalchemy import create_engine, make_url, text
 
 from bench import collection, credit, maps, reassign, sampling, sampling_plans
 from bench.report import Recorder, Row, print_table
-from georeg import demo
 from georeg.cluster import ClusterError, ensure_password, managed_cluster
 from georeg.config import Settings
 from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
-from importers import anxi
+from georeg.registry import KIND_LABELS, Kind
+from importers import anxi, demo
 
 BENCH_DB = "georeg_bench"
 GRID_DB = "georeg_bench_grid"
@@ -136,7 +136,7 @@ def main() -> int:
     print_table(f"示范数据：全省规模，{entities:,} 个主体（种子 {SEED}）", load.rows,
                 total=Row("合计（主体 + 地块，含提交）", total_seconds, loaded))
     print(f"\n主体 {sizes.n_entities:,}，地块 {sizes.n_plots:,}；其中生产主体 "
-          f"{report['生产主体合计']:,}，农户 {report['农户']:,}")
+          f"{report['生产主体合计']:,}，农户 {report[KIND_LABELS[Kind.smallholder]]:,}")
     print(f"数据库大小：{sizes.db}（entity {sizes.entity}，plot {sizes.plot}，含索引）")
     print(f"数据库保留供查看：{make_url(url).render_as_string(hide_password=True)}")
     print(TARGET_TEXT)

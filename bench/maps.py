@@ -34,9 +34,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.report import Row
-from georeg import demo
+from georeg.maplayers import tiles as mvt
 from georeg.pii import PiiCipher, generate_key_text
-from maps import tiles as mvt
+from importers import demo
 
 ENTITIES = 10_000
 PLOTS = 20_000

@@ -25,7 +25,7 @@ class Row:
 
 
 class Recorder:
-    """A progress factory shaped like georeg.cli.step that also keeps a Row per step.
+    """A progress factory shaped like cli.step that also keeps a Row per step.
 
     Code under test may set `.rows` on what the context manager yields.
     """

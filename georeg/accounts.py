@@ -92,6 +92,13 @@ def get_account(conn: Connection, account_id: int) -> Account | None:
     return _row_to_account(row) if row else None
 
 
+def get_account_by_username(conn: Connection, username: str) -> Account | None:
+    """The active account with this username, or None."""
+    row = conn.execute(text(f"SELECT {_ACCOUNT_COLUMNS} FROM account "
+                            "WHERE username = :u AND active"), {"u": username}).first()
+    return _row_to_account(row) if row else None
+
+
 def ensure_account(conn: Connection, *, username: str, display_name: str, role: Role,
                    password: str, township_code: str | None = None) -> bool:
     """Create the account unless it exists (an existing password is never reset); True if new."""

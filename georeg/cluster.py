@@ -181,3 +181,10 @@ def wait_for(conninfo: str, seconds: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def postgis_version(conninfo: str) -> str:
+    """The server's PostGIS library version; psycopg.Error if unreachable or without PostGIS."""
+    with psycopg.connect(conninfo, connect_timeout=3) as conn:
+        row = conn.execute("SELECT postgis_lib_version()").fetchone()
+    return row[0] if row else "?"

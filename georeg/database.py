@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from georeg.config import SQL_DIR
@@ -24,7 +26,7 @@ def make_engine(url: str, *, pool_size: int = 16, interactive: bool = True) -> E
     """An engine whose pool keeps its connections open (reopening a backend costs ~20 ms).
 
     Interactive connections (the API) turn parallel workers off: on 2 cores they cost ~20 ms
-    to start and slow small indexed queries down (PERFORMANCE.md).
+    to start and slow small indexed queries down (docs/performance.md, "Connections").
     """
     # JIT compiles for ~200 ms before a spatial join that then runs for less: off.
     options = "-c timezone=UTC -c jit=off"
@@ -67,6 +69,28 @@ def transaction(engine: Engine, today: date | None = None) -> Iterator[Connectio
             conn.execute(text("SELECT set_config('georeg.today', :d, true)"),
                          {"d": today.isoformat()})
         yield conn
+
+
+def postgis_version(conn: Connection) -> str:
+    """The PostGIS library the server runs: a health check that reaches the database."""
+    return conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+
+
+# --- statements kept in .sql files ----------------------------------------------------------------
+
+@cache
+def sql_source(package: str, name: str) -> str:
+    """The text of `name`, a .sql file shipped inside `package` (read once per process).
+
+    Large statements live beside the module that runs them; values go in as parameters and
+    identifiers through psycopg.sql.Identifier, never spliced into the text."""
+    return files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+@cache
+def sql_statement(package: str, name: str) -> TextClause:
+    """`sql_source` as a SQLAlchemy statement with :named parameters."""
+    return text(sql_source(package, name))
 
 
 # --- migrations -------------------------------------------------------------------------------

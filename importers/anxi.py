@@ -21,7 +21,7 @@ from georeg.accounts import Role, ensure_account
 from georeg.config import DATA_DIR
 from georeg.coords import gcj02_to_wgs84
 from georeg.testing.mrl import normalize_substance
-from grids.demo import draw_township_boundaries, generate_grids
+from importers.demo.grids import draw_township_boundaries, generate_grids
 
 ANXI_DIR = DATA_DIR / "anxi-2023"
 YEAR = 2023

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from georeg.cli import main
+from cli import main
 from georeg.cluster import managed_cluster
 from georeg.config import Settings
 

@@ -1,4 +1,4 @@
-"""Demo data (georeg.demo), against the real database: plan figures, geometry, identifiers."""
+"""Demo data (importers.demo), against the real database: plan figures, geometry, identifiers."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from georeg import demo
 from georeg.cluster import Cluster
 from georeg.database import make_engine
 from georeg.ids import normalize_phone, normalize_resident_id, normalize_uscc
 from georeg.pii import PiiCipher, generate_key_text, mask_phone, mask_resident_id
+from importers import demo
 
 SEED = 7
 PRODUCERS_PER_TOWNSHIP = """
@@ -335,7 +335,7 @@ def test_demo_data_command_runs_twice(db_url: str) -> None:
     test results and their credit events included."""
     from click.testing import CliRunner
 
-    from georeg.cli import main
+    from cli import main
 
     env = {"GEOREG_DATABASE_URL": db_url, "GEOREG_PII_KEY": generate_key_text()}
     counts = []

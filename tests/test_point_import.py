@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from sqlalchemy import Engine, text
 
-from georeg.cli import main
+from cli import main
 from georeg.config import Settings
 from tests.helpers import point_in, resident_id, uscc
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from georeg.cli import main
+from cli import main
 
 
 def run(*args: str) -> Result:

@@ -101,7 +101,7 @@ def test_grid_versions_of_one_code_cannot_overlap(engine: Engine) -> None:
 
 
 def test_demo_grids_are_reproducible_from_the_seed(engine: Engine) -> None:
-    from grids.demo import generate_grids
+    from importers.demo.grids import generate_grids
 
     township = "350524113000"
     fingerprint = text("SELECT md5(string_agg(code || ST_AsText(boundary), ',' ORDER BY code)) "

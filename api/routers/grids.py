@@ -12,21 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentAccount, Db
-from api.geojson import collection, feature
-from georeg.accounts import Account, Role
 from georeg.clock import today
-from georeg.errors import FieldError, Forbidden, InvalidInput
-from grids import boundaries, generate, reassign, staff, topology
-from importers.boundary_files import BoundaryFileError, read_boundary_file
+from georeg.geojson import collection, feature
+from grids import access, boundaries, generate, reassign, staff, topology
+from importers.boundary_files import read_boundary_file
 
 router = APIRouter(prefix="/grids", tags=["网格管理"])
 TownshipQuery = Annotated[str | None, Query(pattern=r"^[0-9]{12}$")]
-COUNTY_ROLES = (Role.admin, Role.county_supervisor)
-
-
-def require_county(account: Account) -> None:
-    if account.role not in COUNTY_ROLES:
-        raise Forbidden("只有县级监管员或管理员可以修改边界和网格")
 
 
 class StaffBody(BaseModel):
@@ -65,8 +57,7 @@ def get_grid(conn: Db, account: CurrentAccount, grid_id: Annotated[int, Path()]
 def put_staff(conn: Db, account: CurrentAccount, grid_id: int, body: StaffBody
               ) -> dict[str, Any]:
     grid = staff.get_grid(conn, grid_id)
-    if not account.may_write(grid.township_code) or account.role == Role.collector:
-        raise Forbidden("该网格不在本账号的管辖范围内")
+    access.check_may_staff(account, grid.township_code)
     staff.set_staff(conn, grid_id, supervisor=body.supervisor, assistants=body.assistants)
     return feature(staff.get_grid(conn, grid_id))
 
@@ -74,14 +65,14 @@ def put_staff(conn: Db, account: CurrentAccount, grid_id: int, body: StaffBody
 @router.post("/reassign", summary="按现行边界重新归属所有主体、地块和点位")
 def post_reassign(conn: Db, account: CurrentAccount, full: bool = False) -> dict[str, Any]:
     """`full`: every site point against the current grids, not only those in changed grids."""
-    require_county(account)
+    access.check_may_manage(account)
     return reassign.reassign(conn, full=full)
 
 
 @router.post("/generate", summary="按主体数量均衡地生成乡镇网格")
 def post_generate(request: Request, conn: Db, account: CurrentAccount, body: GenerateBody
                   ) -> dict[str, Any]:
-    require_county(account)
+    access.check_may_manage(account)
     valid_from = body.valid_from or today(request.app.state.clock)
     return generate.generate(conn, township=body.township, cells=body.cells,
                              valid_from=valid_from)
@@ -96,16 +87,14 @@ async def post_boundaries(
         layer: Annotated[str | None, Form()] = None,
         valid_from: Annotated[date | None, Form()] = None,
         dry_run: Annotated[bool, Form()] = False) -> dict[str, Any]:
-    require_county(account)
+    access.check_may_manage(account)
     suffix = FilePath(file.filename or "upload").suffix.lower()
     with tempfile.TemporaryDirectory() as tmp:
         path = FilePath(tmp) / f"upload{suffix}"
         path.write_bytes(await file.read())
-        try:  # GDAL and PostGIS work off the event loop
-            features = await run_in_threadpool(read_boundary_file, path, crs=crs or None,
-                                               layer=layer or None)
-        except BoundaryFileError as e:
-            raise InvalidInput(e.message, [FieldError("file", e.code, e.message)]) from e
+        # GDAL and PostGIS work off the event loop
+        features = await run_in_threadpool(read_boundary_file, path, crs=crs or None,
+                                           layer=layer or None)
     return await run_in_threadpool(
         boundaries.import_boundaries, conn, features, level=level, dry_run=dry_run,
         valid_from=valid_from or today(request.app.state.clock))

@@ -149,7 +149,7 @@ def _lab_samples(conn: Connection, rng: np.random.Generator, pool: list[Any], ye
     smallholders = np.array([p.smallholder for p in pool])
     samples, analytes = [], []
     for i, (day, kind) in enumerate(zip(days, kinds, strict=True)):
-        # Risk monitoring and supervisory sampling favour smallholders (≥ 25 %, SPEC.md).
+        # ≥ 25 % smallholders in risk and supervisory samples (docs/domain.md, "County figures").
         want_smallholder = kind != "routine_monitoring" and rng.random() < 0.32
         candidates = np.flatnonzero(smallholders == want_smallholder) if kind != \
             "routine_monitoring" else np.arange(len(pool))
