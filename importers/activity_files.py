@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from georeg.commodities import commodity_names
 from georeg.errors import FieldError, InvalidInput
 from georeg.ids import IdentifierError, normalize_uscc
 from importers.tables import SheetRow, cell_date, cell_text, read_table
@@ -37,11 +38,12 @@ RESULTS = {"正常": "normal", "无问题": "normal", "normal": "normal", "发�
            "有问题": "problem", "problem": "problem"}
 
 
-def _error(row: SheetRow, field: str, code: str, message: str) -> FieldError:
+def row_error(row: SheetRow, field: str, code: str, message: str) -> FieldError:
     return FieldError(f"[{row.number}].{field}", code, f"第 {row.number} 行：{message}")
 
 
-def _entities(conn: Connection, rows: list[SheetRow], errors: list[FieldError]) -> list[Any]:
+def resolve_entities(conn: Connection, rows: list[SheetRow],
+                     errors: list[FieldError]) -> list[Any]:
     """Entity id per row (None where unresolved; the error is recorded)."""
     usccs: dict[int, str] = {}
     for r in rows:
@@ -49,7 +51,7 @@ def _entities(conn: Connection, rows: list[SheetRow], errors: list[FieldError]) 
             try:
                 usccs[r.number] = normalize_uscc(str(r.cells["uscc"]))
             except IdentifierError as e:
-                errors.append(_error(r, "uscc", e.code, e.message))
+                errors.append(row_error(r, "uscc", e.code, e.message))
     by_uscc = dict(conn.execute(text("SELECT uscc, id FROM entity WHERE uscc = ANY(:u)"),
                                 {"u": list(set(usccs.values()))}).all())
     given_ids = [int(t) for r in rows if (t := cell_text(r.cells.get("entity_id"))) and t.isdigit()]
@@ -61,17 +63,18 @@ def _entities(conn: Connection, rows: list[SheetRow], errors: list[FieldError]) 
         if given is not None:
             out.append(int(given) if given.isdigit() else None)
             if not given.isdigit():
-                errors.append(_error(r, "entity_id", "not_an_integer", "主体编号应为整数"))
+                errors.append(row_error(r, "entity_id", "not_an_integer", "主体编号应为整数"))
             elif int(given) not in known:
-                errors.append(_error(r, "entity_id", "unknown_entity", "主体不存在"))
+                errors.append(row_error(r, "entity_id", "unknown_entity", "主体不存在"))
         elif r.number in usccs:
             out.append(by_uscc.get(usccs[r.number]))
             if out[-1] is None:
-                errors.append(_error(r, "uscc", "unknown_entity", "没有这个信用代码的主体"))
+                errors.append(row_error(r, "uscc", "unknown_entity", "没有这个信用代码的主体"))
         else:
             out.append(None)
             if not any(e.field.startswith(f"[{r.number}].uscc") for e in errors):
-                errors.append(_error(r, "entity_id", "missing", "缺少主体编号或统一社会信用代码"))
+                errors.append(row_error(r, "entity_id", "missing",
+                                        "缺少主体编号或统一社会信用代码"))
     return out
 
 
@@ -91,7 +94,7 @@ def read_patrols(conn: Connection, data: bytes, filename: str) -> list[dict[str,
     rows = read_table(data, filename, headers=PATROL_HEADERS, names=PATROL_NAMES,
                       required={"inspector", "patrolled_at"}, any_of={"entity_id", "uscc"})
     errors: list[FieldError] = []
-    ids = _entities(conn, rows, errors)
+    ids = resolve_entities(conn, rows, errors)
     out = []
     for r, entity_id in zip(rows, ids, strict=True):
         c = r.cells
@@ -103,7 +106,7 @@ def read_patrols(conn: Connection, data: bytes, filename: str) -> list[dict[str,
                                    ("patrolled_at", moment, "巡查时间无法识别"),
                                    ("inspector", cell_text(c.get("inspector")), "缺少巡查人")):
             if not ok:
-                errors.append(_error(r, field, "invalid", message))
+                errors.append(row_error(r, field, "invalid", message))
         out.append({"_row": r.number, "entity_id": entity_id,
                     "inspector": cell_text(c.get("inspector")), "kind": kind,
                     "patrolled_at": moment, "result": result,
@@ -122,8 +125,8 @@ def read_certificates(conn: Connection, data: bytes, filename: str) -> list[dict
                       required={"batch_no", "issued_on", "quantity"},
                       any_of={"entity_id", "uscc"})
     errors: list[FieldError] = []
-    ids = _entities(conn, rows, errors)
-    commodities = dict(conn.execute(text("SELECT name_zh, slug FROM commodity")).all())
+    ids = resolve_entities(conn, rows, errors)
+    commodities = commodity_names(conn)
     out = []
     for r, entity_id in zip(rows, ids, strict=True):
         c = r.cells
@@ -133,9 +136,9 @@ def read_certificates(conn: Connection, data: bytes, filename: str) -> list[dict
         except (InvalidOperation, ValueError):
             quantity = None
         if issued is None:
-            errors.append(_error(r, "issued_on", "invalid", "开证日期无法识别"))
+            errors.append(row_error(r, "issued_on", "invalid", "开证日期无法识别"))
         if quantity is None or quantity <= 0:
-            errors.append(_error(r, "quantity", "invalid", "数量应为正数"))
+            errors.append(row_error(r, "quantity", "invalid", "数量应为正数"))
         commodity = cell_text(c.get("commodity"))
         out.append({"_row": r.number, "entity_id": entity_id,
                     "batch_no": cell_text(c.get("batch_no")), "issued_on": issued,

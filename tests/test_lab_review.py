@@ -18,7 +18,7 @@ from georeg.clock import fixed_clock
 from georeg.config import Settings
 from georeg.credit.listing import current_members
 from georeg.database import transaction
-from georeg.testing import mrl
+from importers import testing_files
 from tests.conftest import TEST_PASSWORD
 from tests.helpers import login
 
@@ -40,7 +40,7 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
         admin = get_account(conn, conn.execute(text(
             "SELECT id FROM account WHERE username = 'admin'")).scalar_one())
         assert admin is not None
-        mrl.import_mrl(conn, MRL_FIXTURE.read_bytes(), "mrl_fixture.csv", account=admin)
+        testing_files.import_mrl(conn, MRL_FIXTURE.read_bytes(), "mrl_fixture.csv", account=admin)
     with TestClient(create_app(settings, clock=fixed_clock(TODAY))) as c:
         yield c
 

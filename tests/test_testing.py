@@ -22,8 +22,8 @@ from georeg.config import DATA_DIR, Settings
 from georeg.credit.listing import current_members
 from georeg.database import transaction
 from georeg.errors import Forbidden, InvalidInput
-from georeg.testing import mrl
 from georeg.testing.progress import testing_progress as progress_report
+from importers import testing_files
 from tests.conftest import TEST_PASSWORD
 from tests.helpers import login
 
@@ -70,7 +70,7 @@ def load_fixture_mrl(engine: Engine, data: bytes | None = None) -> dict[str, Any
         admin = get_account(conn, conn.execute(text(
             "SELECT id FROM account WHERE username = 'admin'")).scalar_one())
         assert admin is not None
-        return mrl.import_mrl(conn, data or MRL_FIXTURE.read_bytes(), "mrl_fixture.csv",
+        return testing_files.import_mrl(conn, data or MRL_FIXTURE.read_bytes(), "mrl_fixture.csv",
                               account=admin)
 
 
@@ -318,7 +318,7 @@ def test_only_county_roles_load_mrl(engine: Engine) -> None:
             "SELECT id FROM account WHERE username = 'cnx05'")).scalar_one())
         assert township is not None
         with pytest.raises(Forbidden):
-            mrl.import_mrl(conn, MRL_FIXTURE.read_bytes(), "x.csv", account=township)
+            testing_files.import_mrl(conn, MRL_FIXTURE.read_bytes(), "x.csv", account=township)
 
 
 # --- credit record ----------------------------------------------------------------------------
@@ -512,8 +512,8 @@ def test_progress_report_downloads(client: TestClient, engine: Engine) -> None:
 
 
 def test_demo_year_has_shortfalls_and_listed_failures(engine: Engine, cipher: Any) -> None:
-    from georeg import demo
-    from georeg.demo_testing import generate_testing
+    from importers import demo
+    from importers.demo.testing import generate_testing
 
     demo.generate(engine, seed=5, cipher=cipher)
     with transaction(engine, date(2024, 1, 15)) as conn:
@@ -542,7 +542,7 @@ def test_demo_year_has_shortfalls_and_listed_failures(engine: Engine, cipher: An
 def test_command_line(db_url: str, engine: Engine, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from georeg.cli import main
+    from cli import main
 
     env = {"GEOREG_DATABASE_URL": db_url, "GEOREG_STATE_DIR": str(tmp_path)}
 

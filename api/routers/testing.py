@@ -12,6 +12,7 @@ from api.routers.reports import Format, table_response
 from georeg.clock import today
 from georeg.errors import FieldError, PayloadTooLarge
 from georeg.testing import mrl, progress, results, review
+from importers import testing_files
 
 router = APIRouter(prefix="/testing", tags=["检测"])
 reports = APIRouter(prefix="/reports", tags=["报表"])
@@ -69,7 +70,7 @@ def post_rapid_tests(request: Request, conn: Db, account: CurrentAccount,
              summary="从 CSV/XLSX 导入快检结果（中文表头，全部成功或全部不导入）")
 def import_rapid_tests(request: Request, conn: Db, account: CurrentAccount,
                        file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = results.read_rapid_test_file(conn, _read(file), file.filename or "")
+    rows = testing_files.read_rapid_test_file(conn, _read(file), file.filename or "")
     return results.record_rapid_tests(conn, rows, account=account,
                                       today=today(request.app.state.clock))
 
@@ -130,7 +131,7 @@ def get_mrl(conn: Db, account: CurrentAccount, substance: str | None = None,
              summary="导入最大残留限量表（CSV/XLSX；每行须注明标准、条款和原文）")
 def import_mrl(conn: Db, account: CurrentAccount,
                file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    return mrl.import_mrl(conn, _read(file), file.filename or "", account=account)
+    return testing_files.import_mrl(conn, _read(file), file.filename or "", account=account)
 
 
 @reports.get("/testing-progress",

@@ -1,16 +1,15 @@
 """Credit records (信用档案) and the key-supervision list (重点监管名单), issue 5.
 
-- events: append-only events and their corrections; `record_event` for any code that writes
+- events: append-only events and their corrections; `record_event` for any code that writes,
+  `insert_events` for a checked sheet (importers.credit_files: CSV/XLSX, all or nothing)
 - rating: the rule set, `grade_as_of` (computed from events)
 - standing: the same figures stored per entity as of a day, for sampling frames
 - listing: key-supervision membership by rule (`refresh_key_supervision`) or by hand
 - lookup: by name, USCC, resident ID or phone (keyed hash)
-- importing: CSV/XLSX with Chinese headers, all or nothing
 - report: the record as data, printable HTML and text (`show_text`)
 """
 
 from georeg.credit.events import add_event, correct_event, record_event, timeline
-from georeg.credit.importing import import_events, read_event_file
 from georeg.credit.listing import (
     delist_manually,
     list_manually,
@@ -31,10 +30,8 @@ __all__ = [
     "delist_manually",
     "grade_as_of",
     "grades_for",
-    "import_events",
     "list_manually",
     "memberships",
-    "read_event_file",
     "record_event",
     "refresh_key_supervision",
     "refresh_stale_standings",

@@ -7,6 +7,7 @@ callers that act for a user check the role first (`add_event`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -226,3 +227,31 @@ def get_event(conn: Connection, event_id: int) -> dict[str, Any]:
         raise NotFound("信用事件不存在", [FieldError("event_id", "not_found", "信用事件不存在")])
     return {"entity_id": entity_id,
             **next(e for e in timeline(conn, entity_id) if e["id"] == event_id)}
+
+
+def insert_events(conn: Connection, events: Sequence[dict[str, Any]], *, account: Account,
+                  today: date) -> list[int]:
+    """Store checked events (importers.credit_files) in one statement, then refresh the
+    key-supervision list and the standings of their entities; the new ids, sorted."""
+    ids = list(conn.execute(text("""
+        INSERT INTO credit_event (entity_id, kind, occurred_on, outcome, issuing_unit,
+                                  document_no, summary, evidence_ref, recorded_by)
+        SELECT entity_id, kind, occurred_on, outcome, issuing_unit, document_no, summary,
+               evidence_ref, :recorded_by
+        FROM unnest(CAST(:entity_id AS bigint[]), CAST(:kind AS text[]),
+                    CAST(:occurred_on AS date[]), CAST(:outcome AS text[]),
+                    CAST(:issuing_unit AS text[]), CAST(:document_no AS text[]),
+                    CAST(:summary AS text[]), CAST(:evidence_ref AS text[]))
+             WITH ORDINALITY AS u(entity_id, kind, occurred_on, outcome, issuing_unit,
+                                  document_no, summary, evidence_ref, n)
+        ORDER BY u.n RETURNING id"""),  # the insert trigger still checks every row
+        {**{c: [e[c] for e in events] for c in _EVENT_COLUMNS}, "recorded_by": account.id}
+    ).scalars())
+    entity_ids = sorted({e["entity_id"] for e in events})
+    refresh_key_supervision(conn, today, entity_ids=entity_ids)
+    refresh_standings(conn, today, entity_ids=entity_ids)
+    return sorted(ids)
+
+
+_EVENT_COLUMNS = ("entity_id", "kind", "occurred_on", "outcome", "issuing_unit", "document_no",
+                  "summary", "evidence_ref")

@@ -1,9 +1,9 @@
 """The MRL table (最大残留限量) as data, and the judgement of lab results against it.
 
 The county loads limits from its copy of GB 2763-2021 (pesticides) and GB 31650-2019
-(veterinary drugs) with `georeg import mrl FILE`; the project ships none. Every row names its
-standard, clause and the standard's own words. A file is all or nothing: one bad row (named by
-its row number and field) stores nothing.
+(veterinary drugs) with `georeg import mrl FILE` (read by importers.testing_files); the
+project ships none. Every row names its standard, clause and the standard's own words. A file
+is all or nothing: one bad row (named by its row number and field) stores nothing.
 
 Versions: a row whose limit, standard, clause or text differs from the current one for the same
 substance and commodity (or category) closes the current row (`superseded_at`) and is stored as
@@ -28,38 +28,19 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from georeg.accounts import Account, Role
 from georeg.activity import _insert
-from georeg.errors import FieldError, Forbidden, InvalidInput
+from georeg.errors import Forbidden
 from georeg.testing.vocab import CATEGORY_LABELS
-from importers.activity_files import _error
-from importers.tables import SheetRow, cell_text, read_table
 
 LOADING_ROLES = frozenset({Role.county_supervisor, Role.admin})
 MAX_ERRORS = 200
 
-HEADERS = {
-    "农药/兽药": "substance", "农药": "substance", "兽药": "substance", "农药名称": "substance",
-    "兽药名称": "substance", "药物名称": "substance", "物质": "substance",
-    "substance": "substance",
-    "食品": "commodity", "食品名称": "commodity", "食品类别/名称": "commodity",
-    "品种": "commodity", "产品": "commodity", "品种/类别": "commodity",
-    "commodity": "commodity",
-    "最大残留限量(mg/kg)": "limit", "最大残留限量": "limit", "限量(mg/kg)": "limit",
-    "限量": "limit", "mrl(mg/kg)": "limit", "mrl": "limit", "limit_mg_kg": "limit",
-    "标准": "standard", "标准号": "standard", "依据标准": "standard", "standard": "standard",
-    "条款": "clause", "条款/表": "clause", "表/条款": "clause", "条款号": "clause",
-    "clause": "clause",
-    "原文": "source_text", "标准原文": "source_text", "来源原文": "source_text",
-    "source_text": "source_text", "source": "source_text",
-}
-NAMES = {"substance": "农药/兽药", "commodity": "食品", "limit": "最大残留限量(mg/kg)",
-         "standard": "标准", "clause": "条款", "source_text": "原文"}
 # Category names as the standards and the county write them.
 CATEGORY_NAMES = {**{v: k for k, v in CATEGORY_LABELS.items()}, **{k: k for k in CATEGORY_LABELS},
                   "蔬菜类": "vegetable", "水果类": "fruit", "谷物类": "grain",
@@ -81,86 +62,16 @@ def normalize_standard(value: str) -> str | None:
     return f"{m[1]} {m[2]}-{m[3]}" if m else None
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        d = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() else None
-
-
-def read_mrl_rows(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
-    """Parsed rows of an MRL file; every problem reported with its row number and field."""
-    sheet = read_table(data, filename, headers=HEADERS, names=NAMES, required=set(NAMES))
-    if not sheet:
-        raise InvalidInput("文件中没有数据行", [FieldError("file", "empty", "文件中没有数据行")])
-    commodities = {**{slug: slug for slug in conn.execute(text(
-        "SELECT slug FROM commodity")).scalars()}, **dict(conn.execute(text(
-            "SELECT name_zh, slug FROM commodity")).all())}
-    errors: list[FieldError] = []
-    out: list[dict[str, Any]] = []
-    seen: dict[tuple[str, str | None, str | None], int] = {}
-    for r in sheet:
-        parsed = _parse_row(r, commodities, errors)
-        if parsed is None:
-            continue
-        key = (parsed["substance"], parsed["commodity"], parsed["category"])
-        if key in seen:
-            errors.append(_error(r, "substance", "duplicate",
-                                 f"与第 {seen[key]} 行是同一物质、同一食品，一个文件只能有一行"))
-        seen.setdefault(key, r.number)
-        out.append(parsed)
-    if errors:
-        raise InvalidInput(f"{len(errors)} 处错误，本文件未导入", errors[:MAX_ERRORS])
-    return out
-
-
-def _parse_row(r: SheetRow, commodities: dict[str, str],
-               errors: list[FieldError]) -> dict[str, Any] | None:
-    c = r.cells
-    before = len(errors)
-    texts = {f: cell_text(c.get(f)) for f in ("substance", "commodity", "standard", "clause",
-                                              "source_text")}
-    for field, value in texts.items():
-        if value is None:
-            why = "缺少出处（每行须注明标准、条款和原文）" if field in (
-                "standard", "clause", "source_text") else f"缺少{NAMES[field]}"
-            errors.append(_error(r, field, "required", why))
-    commodity = category = None
-    if texts["commodity"]:
-        name = re.sub(r"\s", "", unicodedata.normalize("NFKC", texts["commodity"]))
-        commodity = commodities.get(name) or commodities.get(name.lower())
-        category = None if commodity else CATEGORY_NAMES.get(name) or CATEGORY_NAMES.get(
-            name.lower())
-        if commodity is None and category is None:
-            errors.append(_error(r, "commodity", "unknown_commodity",
-                                 "未知的品种或类别（应为品种名称，如 豇豆，或类别，如 蔬菜）"))
-    raw_limit = cell_text(c.get("limit"))
-    limit = Decimal(0) if raw_limit in NOT_DETECTABLE else _decimal(c.get("limit"))
-    if raw_limit is None:
-        errors.append(_error(r, "limit", "required", "缺少最大残留限量"))
-    elif limit is None or limit < 0:
-        errors.append(_error(r, "limit", "invalid",
-                             "最大残留限量应为不小于 0 的数（mg/kg），或“不得检出”"))
-    standard = normalize_standard(texts["standard"]) if texts["standard"] else None
-    if texts["standard"] and standard is None:
-        errors.append(_error(r, "standard", "invalid",
-                             "标准号格式应如 GB 2763-2021 或 GB 31650-2019"))
-    if len(errors) > before:
-        return None
-    return {"_row": r.number, "substance": normalize_substance(texts["substance"] or ""),
-            "commodity": commodity, "category": category, "limit_mg_kg": limit,
-            "standard": standard, "clause": texts["clause"], "source_text": texts["source_text"]}
-
-
-def import_mrl(conn: Connection, data: bytes, filename: str, *,
-               account: Account) -> dict[str, Any]:
-    """Load an MRL file: new rows added, changed rows versioned, identical rows left alone."""
+def check_may_load(account: Account) -> None:
     if account.role not in LOADING_ROLES:
         raise Forbidden("只有县级监管员和系统管理员可以导入限量表")
-    rows = read_mrl_rows(conn, data, filename)
+
+
+def store_mrl(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
+              filename: str | None = None) -> dict[str, Any]:
+    """Store parsed MRL rows (importers.testing_files): new rows added, changed rows versioned,
+    identical rows left alone."""
+    check_may_load(account)
     current = {(m.substance, m.commodity, m.category): m for m in conn.execute(text(
         "SELECT id, substance, commodity, category, " + ", ".join(VERSIONED)
         + " FROM mrl WHERE superseded_at IS NULL AND substance = ANY(:s)"),

@@ -41,8 +41,7 @@ from georeg.testing.vocab import (
     METHOD_LABELS,
     RESULT_LABELS,
 )
-from importers.activity_files import ENTITY_HEADERS, _entities
-from importers.tables import cell_date, cell_text, read_table
+from georeg.values import cell_date, cell_text
 
 RECORDING_ROLES = frozenset({Role.township_supervisor, Role.county_supervisor, Role.admin})
 MAX_BATCH = 5000
@@ -283,36 +282,6 @@ def _rapid_test_credit(conn: Connection, ids: list[int], account: Account) -> li
             FROM unnest(CAST(:ids AS bigint[]), CAST(:events AS bigint[])) AS u(id, event)
             WHERE r.id = u.id"""), {"ids": [r.id for r in failed], "events": events})
     return events
-
-
-RAPID_FILE_HEADERS = ENTITY_HEADERS | {
-    "品种": "commodity", "产品": "commodity", "样品名称": "commodity",
-    "抽样日期": "sampled_on", "检测日期": "sampled_on", "日期": "sampled_on",
-    "检测单位": "unit", "单位": "unit",
-    "检测方法": "method", "方法": "method",
-    "检测项目": "parameter", "检测参数": "parameter", "项目": "parameter",
-    "检测结果": "result", "结果": "result", "判定": "result",
-    "样品编号": "sample_no", "编号": "sample_no", "批次号": "sample_no"}
-RAPID_FILE_NAMES = {"entity_id": "主体编号", "uscc": "统一社会信用代码", "commodity": "品种",
-                    "sampled_on": "抽样日期", "method": "检测方法", "result": "检测结果",
-                    "sample_no": "样品编号"}
-
-
-def read_rapid_test_file(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
-    """A CSV/XLSX sheet of rapid tests (Chinese headers, as the patrol files) as records for
-    record_rapid_tests; entities by 主体编号 or 统一社会信用代码."""
-    sheet = read_table(data, filename, headers=RAPID_FILE_HEADERS, names=RAPID_FILE_NAMES,
-                       required={"commodity", "sampled_on", "method", "result", "sample_no"},
-                       any_of={"entity_id", "uscc"})
-    errors: list[FieldError] = []
-    ids = _entities(conn, sheet, errors)
-    if errors:
-        raise InvalidInput(f"{len(errors)} 处错误，本文件未导入", errors)
-    fields = ("commodity", "unit", "method", "parameter", "result", "sample_no")
-    return [{"_row": r.number, "entity_id": entity_id,
-             "sampled_on": r.cells.get("sampled_on"),
-             **{f: cell_text(r.cells.get(f)) for f in fields if cell_text(r.cells.get(f))}}
-            for r, entity_id in zip(sheet, ids, strict=True)]
 
 
 # --- lab results ------------------------------------------------------------------------------

@@ -121,6 +121,11 @@ def _read_decisions(raw: Any, analytes: dict[str, Any],
     return decided
 
 
+def check_may_settle(account: Account) -> None:
+    if account.role not in SETTLING_ROLES:
+        raise Forbidden("只有县级监管员和系统管理员可以复核判定定量检测结果")
+
+
 def settle_review(conn: Connection, sample_id: int, decisions: Any, *, account: Account,
                   note: Any = None) -> dict[str, Any]:
     """Decide a sample to review analyte by analyte; returns the sample as the listing gives it.
@@ -129,8 +134,7 @@ def settle_review(conn: Connection, sample_id: int, decisions: Any, *, account: 
     unknown sample (NotFound), a sample not to review or already settled (Conflict), and any
     missing, unknown, duplicate or ill-formed decision (InvalidInput, all at once).
     """
-    if account.role not in SETTLING_ROLES:
-        raise Forbidden("只有县级监管员和系统管理员可以复核判定定量检测结果")
+    check_may_settle(account)
     # Locked: two reviewers settling at once are one settlement and one conflict.
     sample = conn.execute(text("""
         SELECT id, entity_id, commodity, sampled_on, kind, lab, report_no, result, reviewed_at
@@ -182,8 +186,7 @@ def settle_review(conn: Connection, sample_id: int, decisions: Any, *, account: 
 def settle_review_request(conn: Connection, sample_id: int, body: Any, *,
                           account: Account) -> dict[str, Any]:
     """settle_review from an API body {"decisions": [...], "note": "..."}."""
-    if account.role not in SETTLING_ROLES:  # before reading what was sent
-        raise Forbidden("只有县级监管员和系统管理员可以复核判定定量检测结果")
+    check_may_settle(account)  # before reading what was sent
     if not isinstance(body, dict):
         raise _invalid("body", "not_an_object", "请求内容应为对象")
     unknown = [FieldError(k, "not_allowed", f"不认识的字段 {k}") for k in body

@@ -35,7 +35,7 @@ LAB_KIND_LABELS = {
     "supervisory_sampling": "监督抽查",
 }
 LAB_KINDS = tuple(LAB_KIND_LABELS)
-# Kinds in which smallholders must make up at least a quarter of the samples (SPEC.md).
+# Kinds where smallholders are at least a quarter of samples (docs/domain.md, "County figures").
 SMALLHOLDER_SHARE_KINDS = ("risk_monitoring", "supervisory_sampling")
 
 JUDGEMENT_LABELS = {"pass": "合格", "fail": "不合格", "no_limit": "未找到限量，待复核"}
