@@ -10,26 +10,37 @@ from shapely.geometry import shape
 
 from georeg.errors import FieldError, InvalidInput
 
-# GEOS validity reasons in zh-CN; the location GEOS reports is kept.
+# GEOS is_valid_reason prefixes in zh-CN, for every reader that checks geometry (the API's
+# GeoJSON here, boundary files in importers.boundary_files).
 _REASONS = {
     "Self-intersection": "自相交",
-    "Ring Self-intersection": "环自相交",
+    "Ring Self-intersection": "环自身接触",
     "Too few points in geometry component": "点数不足",
-    "Hole lies outside shell": "内环位于外环之外",
-    "Nested holes": "内环嵌套",
-    "Interior is disconnected": "内部不连通",
-    "Nested shells": "外环嵌套",
-    "Duplicate Rings": "环重复",
+    "Hole lies outside shell": "内环（洞）在外环之外",
+    "Nested holes": "内环相互嵌套",
+    "Interior is disconnected": "面内部被内环分割成不连通的部分",
+    "Nested shells": "多个外环相互嵌套",
+    "Duplicate Rings": "存在重复的环",
     "Invalid Coordinate": "坐标无效",
     "Ring is not closed": "环未闭合",
 }
+_WHERE = re.compile(r"\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)[^\]]*\]")
 
 
-def _reason_zh(reason: str) -> str:
-    m = re.match(r"([^\[]+)(\[.*\])?", reason)
-    head = (m.group(1) if m else reason).strip()
-    where = m.group(2) if m and m.group(2) else ""
-    return _REASONS.get(head, head) + (f"，位置 {where}" if where else "")
+def invalid_reason(geom: shapely.Geometry) -> str:
+    """Why GEOS finds `geom` invalid, in zh-CN, with the place it reports."""
+    return reason_zh(shapely.is_valid_reason(geom))
+
+
+def reason_zh(reason: str) -> str:
+    """A GEOS is_valid_reason text ("Self-intersection[118.2 25.06]") in zh-CN."""
+    head, bracket, rest = reason.partition("[")
+    text = _REASONS.get(head.strip(), head.strip())
+    if not bracket:
+        return text
+    if m := _WHERE.fullmatch(f"[{rest}".strip()):
+        return f"{text}，位置约 {float(m.group(1)):.6f}, {float(m.group(2)):.6f}"
+    return f"{text}，位置 [{rest}"
 
 
 def parse(geojson: dict[str, Any], *, field: str, allowed: tuple[str, ...]) -> shapely.Geometry:
@@ -50,7 +61,7 @@ def parse(geojson: dict[str, Any], *, field: str, allowed: tuple[str, ...]) -> s
             and (coords[:, 1] >= -90).all() and (coords[:, 1] <= 90).all()):
         raise bad("coordinates_out_of_range", "坐标超出经纬度范围（经度 ±180，纬度 ±90）")
     if not geom.is_valid:
-        raise bad("invalid_geometry", "几何图形无效：" + _reason_zh(shapely.is_valid_reason(geom)))
+        raise bad("invalid_geometry", "几何图形无效：" + invalid_reason(geom))
     return geom
 
 

@@ -16,7 +16,27 @@ from sqlalchemy import Connection, text
 
 from georeg.errors import FieldError, InvalidInput
 from grids.reassign import reassign
-from importers.boundary_files import BoundaryFeature
+
+
+# What a boundary file reader (importers.boundary_files) hands over: one feature of a layer.
+@dataclass(frozen=True)
+class FeatureError:
+    field: str  # "geometry", "code"
+    code: str  # "missing_geometry", "not_a_polygon", "invalid_geometry", ...
+    message: str  # zh-CN
+
+
+@dataclass(frozen=True)
+class BoundaryFeature:
+    record: int  # 1-based position in the layer (KML: in the file, across folders)
+    code: str | None
+    name: str | None
+    geometry: shapely.MultiPolygon | None  # EPSG:4326, lon/lat; None when unusable
+    repaired: str | None  # zh-CN note when an invalid geometry was repaired
+    errors: tuple[FeatureError, ...]
+    attributes: dict[str, object]  # the other attributes, JSON-safe
+    geometry_type: str | None = None  # as in the file ("Polygon", "Point", ...); None if absent
+
 
 ACTION_LABELS = {"new": "新增", "changed": "变更", "unchanged": "未变", "unmatched": "未匹配",
                  "invalid": "无效"}

@@ -2,7 +2,7 @@
 
 Run after a boundary import or edit. Entities and plots: each spatial join drives from the
 grids into the GiST index of the big table (a nested loop over ~1,000 grids, not over a
-million points), the plan PERFORMANCE.md measured fastest; rows are updated where their grid
+million points), the fastest plan (docs/performance.md, "Spatial joins"); rows move if their grid
 changes.
 
 Site points, the largest table, keep their place in the narrow `site_point_place` (sql/011,

@@ -32,6 +32,11 @@ from defusedxml import DefusedXmlException
 from pyogrio.errors import DataLayerError, DataSourceError
 from shapely.geometry.base import BaseGeometry
 
+from georeg.crs import parse_crs as kernel_parse_crs
+from georeg.errors import FieldError, InvalidInput
+from georeg.geometry import invalid_reason
+from grids.boundaries import BoundaryFeature, FeatureError
+
 EXTENSIONS: dict[str, str] = {
     ".geojson": "geojson", ".json": "geojson", ".shp": "shapefile", ".zip": "zip",
     ".gpkg": "gpkg", ".kml": "kml", ".kmz": "kmz",
@@ -56,39 +61,6 @@ _TYPE_ZH = {
     "Point": "点", "MultiPoint": "多点", "LineString": "线", "MultiLineString": "多线",
     "LinearRing": "线环", "GeometryCollection": "几何集合",
 }
-_REASON_ZH = {  # GEOS is_valid_reason prefixes
-    "Ring Self-intersection": "环自身接触",
-    "Self-intersection": "边界自相交",
-    "Hole lies outside shell": "内环（洞）在外环之外",
-    "Nested holes": "内环相互嵌套",
-    "Interior is disconnected": "面内部被内环分割成不连通的部分",
-    "Nested shells": "多个外环相互嵌套",
-    "Duplicate Rings": "存在重复的环",
-    "Too few points in geometry component": "环的点数过少",
-    "Invalid Coordinate": "坐标无效",
-    "Ring is not closed": "环未闭合",
-}
-
-
-@dataclass(frozen=True)
-class FeatureError:
-    field: str  # "geometry", "code"
-    code: str  # "missing_geometry", "not_a_polygon", "invalid_geometry", ...
-    message: str  # zh-CN
-
-
-@dataclass(frozen=True)
-class BoundaryFeature:
-    record: int  # 1-based position in the layer (KML: in the file, across folders)
-    code: str | None
-    name: str | None
-    geometry: shapely.MultiPolygon | None  # EPSG:4326, lon/lat; None when unusable
-    repaired: str | None  # zh-CN note when an invalid geometry was repaired
-    errors: tuple[FeatureError, ...]
-    attributes: dict[str, object]  # the other attributes, JSON-safe
-    geometry_type: str | None = None  # as in the file ("Polygon", "Point", ...); None if absent
-
-
 @dataclass(frozen=True)
 class _Shape:
     """A feature's geometry as read, before reprojection and repair."""
@@ -99,11 +71,14 @@ class _Shape:
     note: str | None = None  # zh-CN, when reading it already needed a fix
 
 
-class BoundaryFileError(Exception):
-    """The whole file is unusable; `message` (zh-CN) says what and where."""
+class BoundaryFileError(InvalidInput):
+    """The whole file is unusable; `message` (zh-CN) says what and where, `code` why.
+
+    An input error of the kernel: the API answers it as 422 with the code as the error of
+    field "file" (the problem's own code stays "invalid_input")."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, [FieldError("file", code, message)])
         self.code = code
         self.message = message
 
@@ -141,13 +116,12 @@ def read_boundary_file(path: Path, *, crs: str | None = None,
 
 
 def parse_crs(text: str) -> pyproj.CRS:
-    """A user-given CRS: "EPSG:4549", a plain EPSG number, WKT or a PROJ string."""
-    s = str(text).strip()
+    """A user-given CRS, as georeg.crs.parse_crs reads it ("EPSG:4549", a plain EPSG number,
+    WKT or a PROJ string); refused as a file error, since it says how to read the file."""
     try:
-        return pyproj.CRS.from_user_input(f"EPSG:{s}" if s.isdigit() else s)
-    except pyproj.exceptions.CRSError:
-        raise BoundaryFileError("bad_crs", f"无法识别坐标系“{text}”，请写成 EPSG:4549 这样的代码"
-                                ) from None
+        return kernel_parse_crs(text)
+    except InvalidInput as e:
+        raise BoundaryFileError("bad_crs", e.detail) from None
 
 
 # --- containers ---------------------------------------------------------------------------------
@@ -358,7 +332,11 @@ def _read_layer(path: Path, layer: str, encodings: list[str | None],
 
 def _file_crs(declared: str | None, fmt: str, where: str) -> pyproj.CRS:
     if declared:
-        return pyproj.CRS.from_user_input(declared)
+        try:
+            return kernel_parse_crs(declared)
+        except InvalidInput:
+            raise BoundaryFileError("bad_crs", f"{where} 声明的坐标系无法识别，请用 --crs 指定"
+                                    ) from None
     if fmt in ("geojson", "kml", "kmz"):
         return WGS84  # RFC 7946 and KML are WGS 84 by definition
     what = "缺少 .prj 文件" if fmt == "shapefile" else "没有声明坐标系"
@@ -526,7 +504,7 @@ def _repair(geom: shapely.MultiPolygon) -> tuple[shapely.MultiPolygon | None, st
                                                   FeatureError | None]:
     """make_valid, keeping only polygonal parts; accepted only if the area barely moves, since
     a larger change means the repair guessed at what the boundary should be."""
-    reason = _reason_zh(shapely.is_valid_reason(geom))
+    reason = invalid_reason(geom)
     fixed = shapely.MultiPolygon([p for p in _flatten(shapely.make_valid(geom))
                                   if p.geom_type == "Polygon" and not p.is_empty])
     before, after = geom.area, fixed.area
@@ -539,13 +517,6 @@ def _repair(geom: shapely.MultiPolygon) -> tuple[shapely.MultiPolygon | None, st
             "geometry", "invalid_geometry",
             f"几何无效（{reason}），自动修复会使面积变化 {change:.1%}（超过 1%），未导入")
     return fixed, f"几何无效（{reason}），已自动修复，面积变化 {change:.3%}", None
-
-
-def _reason_zh(reason: str) -> str:
-    m = re.match(r"([^\[]*)\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)\s*\]", reason)
-    text, where = (m.group(1).strip(), f"，位置约 {float(m.group(2)):.6f}, {float(m.group(3)):.6f}"
-                   ) if m else (reason.strip(), "")
-    return _REASON_ZH.get(text, text) + where
 
 
 __all__ = ["EXTENSIONS", "BoundaryFeature", "BoundaryFileError", "FeatureError",

@@ -1,26 +1,173 @@
-"""Spreadsheets in: CSV (UTF-8, BOM, or GB18030 as Excel in China saves it) or XLSX (first
-sheet), with Chinese headers mapped to field names, rows numbered as Excel shows them."""
+"""Spreadsheets in: the table-reading basics every file reader shares, and `read_table`.
+
+The basics, owned here for `read_table` and the point reader (`importers.point_files`): CSV
+bytes decoded as UTF-8 (with or without BOM), GB18030 (as Excel in China saves CSV) or UTF-16
+with a BOM; CSV and XLSX rows numbered as Excel shows them; the header looked for among the
+first non-blank rows; dates written as text. They raise `Unreadable`, which each reader words
+for its own users.
+
+`read_table` reads a CSV or XLSX file (first sheet) with Chinese headers mapped to field
+names, for the activity, credit and testing sheets.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import openpyxl
-from openpyxl.utils.datetime import from_excel
+from openpyxl.utils.exceptions import InvalidFileException
 
 from georeg.errors import FieldError, InvalidInput
 
-HEADER_SEARCH_ROWS = 5  # a title row above the header is common in county templates
-_DATE_TEXT = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+# Cell values have one owner in the kernel (API records use them too); re-exported for readers.
+from georeg.values import DATE_TEXT as DATE_TEXT
+from georeg.values import cell_date as cell_date
+from georeg.values import cell_text as cell_text
 
+HEADER_SEARCH_ROWS = 5  # a title row or two above the header is common in county templates
+
+Row = tuple[int, Sequence[object]]  # (the row number Excel shows, its cells)
+
+
+class Unreadable(Exception):
+    """The basics below could not read the file; `line` is where, when known."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
+def is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), then GB18030 (a superset of GBK, as Excel in China saves
+    CSV); UTF-16 only with a BOM (Excel's "Unicode text"). Never guesses beyond that, so a
+    file is either read correctly or refused (`Unreadable`, with the line), not turned into
+    mojibake."""
+    error: UnicodeDecodeError | None = None
+    text: str | None = None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:  # an odd length: a truncated file that ends mid-character
+            text = data[: len(data) - len(data) % 2].decode("utf-16")
+        except UnicodeDecodeError as e:
+            error = e
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            error = e
+        if error is not None:
+            prefix = data[: error.start].decode("utf-8-sig")
+            if sum(ord(c) > 127 for c in prefix) >= 3:
+                # Clearly UTF-8 so far: GB18030 would turn all of it into mojibake. Cut off
+                # mid-character means a truncated file (the short last row is reported); any
+                # other bad byte means a damaged file.
+                text = prefix if error.reason == "unexpected end of data" else None
+            else:
+                try:
+                    text, error = data.decode("gb18030"), None
+                except UnicodeDecodeError as e:
+                    error = e
+    if text is not None and "\x00" not in text:  # NUL: UTF-16 without BOM, or binary
+        return text.removeprefix("\ufeff")
+    raise Unreadable("unknown encoding",
+                     data[: error.start].count(b"\n") + 1 if error else None)
+
+
+def csv_rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """Excel's row number = the CSV record number (a quoted multi-line cell is still one row).
+    A syntax error raises `Unreadable` with the csv module's reason and line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    row_no = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise Unreadable(str(e), reader.line_num) from None
+        row_no += 1
+        yield row_no, cells
+
+
+# --- XLSX ---------------------------------------------------------------------------------------
+
+def open_workbook(data: bytes) -> Any:
+    """A read-only workbook (close it when done); `Unreadable` names the failure's type."""
+    try:
+        return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
+        raise Unreadable(type(e).__name__) from e
+
+
+def _cell_value(cell: Any) -> object:
+    return cell.value
+
+
+def xlsx_rows(ws: Any, value: Callable[[Any], object] = _cell_value
+              ) -> Iterator[tuple[int, list[object]]]:
+    """A sheet's rows with the number Excel shows; `value` reads one cell."""
+    row_no = 0
+    for row in ws.iter_rows():
+        # Read-only rows may start at the sheet's first used row: take the number from a real
+        # cell (padding cells have none).
+        row_no = next((c.row for c in row if getattr(c, "row", None)), row_no + 1)
+        yield row_no, [value(c) for c in row]
+
+
+# --- header -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Header:
+    row: int
+    keys: tuple[str | None, ...]  # the field of each column; None where unnamed
+    width: int  # index of the last non-blank header cell + 1
+
+    @property
+    def columns(self) -> dict[str, list[int]]:
+        """Field -> its column indexes, in sheet order."""
+        out: dict[str, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            if key is not None:
+                out.setdefault(key, []).append(i)
+        return out
+
+
+def head_rows(rows: Iterator[Row]) -> list[Row]:
+    """The first non-blank rows, where the header is looked for; `rows` continues after them."""
+    head: list[Row] = []
+    for n, (row_no, cells) in enumerate(rows, 1):
+        if any(not is_blank(c) for c in cells):
+            head.append((row_no, cells))
+        if len(head) == HEADER_SEARCH_ROWS or n >= 10 * HEADER_SEARCH_ROWS:
+            break
+    return head
+
+
+def find_header(head: Sequence[Row], key_of: Callable[[object], str | None],
+                accept: Callable[[set[str]], bool]) -> Header | None:
+    """The first of `head` whose headings (`key_of` each non-blank cell) `accept` takes."""
+    for row_no, cells in head:
+        keys = tuple(None if is_blank(c) else key_of(c) for c in cells)
+        if accept({k for k in keys if k is not None}):
+            width = max(i for i, c in enumerate(cells) if not is_blank(c)) + 1
+            return Header(row_no, keys, width)
+    return None
+
+
+# --- read_table ---------------------------------------------------------------------------------
 
 class TableFileError(InvalidInput):
     code = "invalid_file"
@@ -44,36 +191,22 @@ def header_key(value: Any, headers: Mapping[str, str]) -> str | None:
     return headers.get(re.sub(r"\s", "", unicodedata.normalize("NFKC", str(value))).lower())
 
 
-def _table(rows: list[tuple[int, list[Any]]], headers: Mapping[str, str], required: set[str],
+def _table(rows: Iterator[Row], headers: Mapping[str, str], required: set[str],
            any_of: set[str], names: Mapping[str, str]) -> list[SheetRow]:
-    heads = [[header_key(c, headers) for c in cells] for _, cells in rows[:HEADER_SEARCH_ROWS]]
-    at = next((i for i, keys in enumerate(heads) if required <= set(keys)), None)
-    if at is None:
+    head = head_rows(rows)
+    header = find_header(head, lambda c: header_key(c, headers), lambda keys: required <= keys)
+    if header is None:
         wanted = "、".join(f"“{names[f]}”" for f in sorted(required))
         raise _fail("no_header", f"找不到表头：须有{wanted}列")
-    keys = heads[at]
-    if any_of and not any_of & set(keys):
+    if any_of and not any_of & set(header.columns):
         raise _fail("no_entity_column",
                     "须有" + "或".join(f"“{names[f]}”" for f in sorted(any_of)) + "列")
     out = []
-    for number, cells in rows[at + 1:]:
-        values = {k: c for k, c in zip(keys, cells, strict=False) if k is not None}
+    for number, cells in [*(r for r in head if r[0] > header.row), *rows]:
+        values = {k: c for k, c in zip(header.keys, cells, strict=False) if k is not None}
         if any(v is not None and str(v).strip() for v in values.values()):
             out.append(SheetRow(number, values))
     return out
-
-
-def _decode(data: bytes) -> str:
-    # Excel in China saves CSV as GB18030/GBK unless told "CSV UTF-8".
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as e:
-        raise _fail("unknown_encoding",
-                    "无法识别文件的文字编码（应为 UTF-8 或 GB18030/GBK）") from e
 
 
 def read_table(data: bytes, filename: str, *, headers: Mapping[str, str], required: set[str],
@@ -81,40 +214,21 @@ def read_table(data: bytes, filename: str, *, headers: Mapping[str, str], requir
     """The data rows of a CSV or XLSX file (first sheet), keyed by field."""
     if data.startswith(b"PK") or filename.lower().endswith((".xlsx", ".xlsm")):
         try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+            wb = open_workbook(data)
+        except Unreadable as e:
             raise _fail("bad_xlsx", "XLSX 文件已损坏或不是 Excel 文件") from e
-        ws = wb.worksheets[0]
-        rows = [(n, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-        wb.close()
+        try:
+            rows: list[Row] = list(xlsx_rows(wb.worksheets[0]))
+        finally:
+            wb.close()
     else:
         try:
-            rows = [(n, list(r)) for n, r in enumerate(
-                csv.reader(io.StringIO(_decode(data), newline="")), start=1)]
-        except csv.Error as e:
+            text = decode_text(data)
+        except Unreadable as e:
+            raise _fail("unknown_encoding",
+                        "无法识别文件的文字编码（应为 UTF-8 或 GB18030/GBK）") from e
+        try:
+            rows = list(csv_rows(text))
+        except Unreadable as e:
             raise _fail("bad_csv", "CSV 文件格式错误") from e
-    return _table(rows, headers, required, any_of or set(), names)
-
-
-def cell_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip() or None
-
-
-def cell_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        moment = from_excel(value)  # a date cell formatted as a number
-        return moment.date() if isinstance(moment, datetime) else None
-    s = unicodedata.normalize("NFKC", str(value)).strip()
-    m = _DATE_TEXT.fullmatch(s) or (re.fullmatch(r"(\d{4})(\d{2})(\d{2})", s))
-    try:
-        return date(int(m[1]), int(m[2]), int(m[3])) if m else None
-    except ValueError:
-        return None
+    return _table(iter(rows), headers, required, any_of or set(), names)
