@@ -730,7 +730,7 @@ def test_the_command_line_saves_a_plan_from_a_request_file(
         settings: Settings, engine: Engine, registry: dict, tmp_path) -> None:
     from click.testing import CliRunner
 
-    from georeg.cli import main
+    from cli import main
 
     env = {"GEOREG_DATABASE_URL": settings.url(), "GEOREG_PII_KEY": settings.pii_key or "",
            "GEOREG_STATE_DIR": str(tmp_path)}

@@ -2,7 +2,7 @@
 
 Pure numpy, with numba for the loops (pivotal method, LPM2's k-d tree, nearest points); no
 database. Plans
-(georeg/sampling/plans.py) and `georeg sample` build on `select`, `Selection`,
+(the package georeg/sampling/plans/) and `georeg sample` build on `select`, `Selection`,
 `pielou_balance`, `srs_balance_mean` and `SamplingError`: keep their signatures.
 """
 
