@@ -1,38 +1,8 @@
-"""A GeoJSON FeatureCollection of site points, parsed and checked by PostgreSQL.
-
-The request body goes to the database as one parameter; PostgreSQL's JSON parser and one
-INSERT ... SELECT turn its features into staged rows (georeg/collection.py), with the checks
-a feature had in Python before: what is wrong with a feature becomes a rejection reason,
-never an error. Python handles the body only as bytes and the answer only as text: parsing,
-checking, hashing and copying each feature in Python, and building its outcome, had cost
-about 40 µs a point, four fifths of what the database spent on it.
-"""
-
-from __future__ import annotations
-
-import json
-
-from psycopg.errors import StatementTooComplex
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DataError, OperationalError
-
-from georeg import collection
-from georeg.accounts import Account
-from georeg.collection import MAX_BATCH, Thresholds
-from georeg.errors import FieldError, InvalidInput, MalformedRequest, PayloadTooLarge
-
-# An id from a JSON member: an integer, or a string of digits; else NULL.
-_ID = r"""CASE jsonb_typeof(MEMBER)
-               WHEN 'number' THEN CASE WHEN scale(CAST(MEMBER AS numeric)) = 0
-                                        AND abs(CAST(MEMBER AS numeric)) < 1e18
-                                       THEN CAST(MEMBER AS bigint) END
-               WHEN 'string' THEN CASE WHEN MEMBER #>> '{}' ~ '^\s*[0-9]{1,18}\s*$'
-                                       THEN CAST(MEMBER #>> '{}' AS bigint) END
-               END"""
-
-# Each step reads the layer before; the MATERIALIZED ones keep PostgreSQL from repeating an
-# expression wherever its column is used (a JSON lookup or a regular expression per use).
-_STAGE_FEATURES = r"""
+-- A GeoJSON FeatureCollection's features into `incoming` (stage.sql), parsed and checked by
+-- PostgreSQL: what is wrong with a feature becomes a rejection reason, never an error. Ids and
+-- the content hash are the functions of sql/015_collection_functions.sql (inlined).
+-- Each step reads the layer before; the MATERIALIZED ones keep PostgreSQL from repeating an
+-- expression wherever its column is used (a JSON lookup or a regular expression per use).
 WITH body AS MATERIALIZED (SELECT CAST(:body AS jsonb) AS doc),  -- parsed once
 collection AS MATERIALIZED (
     -- the features of a FeatureCollection (an array, or the body is something else)
@@ -99,9 +69,9 @@ parsed AS MATERIALIZED (
                      ~ '^[0-9A-Fa-f]{32}$'
                 THEN CAST(replace(replace(translate(uuid_text, '{}-', ''), 'urn:', ''),
                                   'uuid:', '') AS uuid) END AS client_uuid,
-           {id:entity_id} AS entity_id,
+           collection_json_id(entity_id) AS entity_id,
            entity_id IS NOT NULL AS entity_given,
-           {id:plot_id} AS plot_id,
+           collection_json_id(plot_id) AS plot_id,
            -- finite doubles only: far beyond any coordinate the cast would fail
            CASE WHEN x = 0 OR abs(x) BETWEEN 1e-300 AND 1e300 THEN CAST(x AS float8) END AS x,
            CASE WHEN y = 0 OR abs(y) BETWEEN 1e-300 AND 1e300 THEN CAST(y AS float8) END AS y,
@@ -146,7 +116,9 @@ staged AS (  -- (a data-modifying WITH runs whether read or not)
     INSERT INTO incoming (ord, record, client_uuid, content_hash, entity_id, plot_id,
                           commodity, lon, lat, input_x, input_y, collected_at, accuracy_m,
                           note, reasons)
-    SELECT ord, ord, client_uuid, {content_hash}, entity_id, plot_id, commodity, input_x,
+    SELECT ord, ord, client_uuid, collection_content_hash(
+               client_uuid, entity_id, plot_id, commodity, CAST(:crs AS text), input_x, input_y,
+               collected_at, accuracy_m, note, reasons), entity_id, plot_id, commodity, input_x,
            input_y, input_x, input_y, collected_at, accuracy_m, note, reasons
     FROM (SELECT *, found || CASE WHEN entity_id IS NULL AND found = '{}'
                                   THEN '{missing_entity}'::text[]
@@ -156,51 +128,3 @@ staged AS (  -- (a data-modifying WITH runs whether read or not)
 SELECT coalesce(jsonb_typeof(features) = 'array', false) AS is_collection,
        CASE WHEN jsonb_typeof(features) = 'array' THEN jsonb_array_length(features) END AS n
 FROM collection
-""".replace("{content_hash}", collection.CONTENT_HASH).replace(
-    "{id:entity_id}", _ID.replace("MEMBER", "entity_id")).replace(
-    "{id:plot_id}", _ID.replace("MEMBER", "plot_id"))
-
-
-def _malformed(body: bytes) -> MalformedRequest:
-    """Why the body is not JSON, by line and column where Python's parser can say."""
-    where = ""
-    try:
-        json.loads(body)
-    except json.JSONDecodeError as e:
-        where = f"（第 {e.lineno} 行第 {e.colno} 列）"
-    except (ValueError, RecursionError):  # not UTF-8 or too deep for Python either
-        pass
-    msg = f"请求内容不是有效的 JSON{where}"
-    return MalformedRequest(msg, [FieldError("body", "invalid_json", msg)])
-
-
-def ingest_geojson(conn: Connection, body: bytes, *, crs: str, collector: Account,
-                   thresholds: Thresholds = Thresholds()) -> str:
-    """Store the features of a FeatureCollection; the answer as JSON text."""
-    try:
-        doc = body.decode(json.detect_encoding(body))
-    except UnicodeDecodeError:
-        raise _malformed(body) from None
-    conn.execute(text(collection.STAGE))
-    try:
-        staged = conn.execute(text(_STAGE_FEATURES), {
-            "body": doc, "crs": crs, "max_batch": MAX_BATCH}).one()
-    except (DataError, OperationalError) as e:
-        # Not JSON to PostgreSQL (a syntax error, NaN, a \u0000 escape, too deep nesting):
-        # its JSON parser names "JSON data" as where. Anything else is a fault of ours.
-        context = getattr(getattr(e.orig, "diag", None), "context", None) or ""
-        if not (isinstance(e.orig, StatementTooComplex) or context.startswith("JSON data")):
-            raise
-        raise _malformed(body) from e
-    if not staged.is_collection:
-        msg = "请求内容应为 GeoJSON FeatureCollection"
-        raise InvalidInput(msg, [FieldError("body", "not_a_feature_collection", msg)])
-    if staged.n > MAX_BATCH:
-        raise PayloadTooLarge(f"每批最多 {MAX_BATCH} 个点位，收到 {staged.n} 个",
-                              [FieldError("features", "too_many", f"每批最多 {MAX_BATCH} 个")])
-    if staged.n == 0:
-        msg = "FeatureCollection 中没有点位"
-        raise InvalidInput(msg, [FieldError("features", "empty", msg)])
-    summary, results = collection.store(conn, crs=crs, collector=collector, source="api",
-                                        thresholds=thresholds)
-    return collection.answer_json({"crs": crs}, summary, results)
