@@ -2,7 +2,7 @@
 
 For reports and for offices without the app: the file opens from disk with no server and no
 internet (base map tiles aside, which then simply stay blank). The data are those the API
-serves the live page, read through the same functions.
+serves the live page, read through the same kernel functions (georeg.maplayers).
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from api.geojson import collection, feature
 from georeg.clock import CST
+from georeg.commodities import list_commodities
 from georeg.config import Settings
+from georeg.geojson import collection, feature
+from georeg.maplayers import layers as map_layers
 from georeg.reports.patrols import parse_month, patrol_report
 from georeg.reports.provenance import provenance_report
 from georeg.sampling import plans
 from grids.queries import get_township, list_townships
-from maps import assets, data, pages
+from maps import assets, pages
 
 
 def _plain(doc: Any) -> Any:
@@ -31,7 +33,7 @@ def _plain(doc: Any) -> Any:
 
 
 def _commodities(conn: Connection) -> dict[str, str]:
-    return dict(conn.execute(text("SELECT slug, name_zh FROM commodity")).all())
+    return {c["slug"]: c["name_zh"] for c in list_commodities(conn)}
 
 
 def _wgs84(doc: dict[str, Any]) -> dict[str, Any]:
@@ -50,11 +52,12 @@ def _finish(page: pages.Page, settings: Settings) -> str:
 def county(conn: Connection, settings: Settings) -> str:
     townships = collection([feature(r, id_field="code") for r in list_townships(conn)])
     as_of = datetime.now(CST).date()
-    year, month = data.latest_patrol_month(conn, as_of)
+    year, month = map_layers.latest_patrol_month(conn, as_of)
     layers = {"townships": _wgs84(townships),
-              "grids": _wgs84(data.grids(conn, township=None, year=year, month=month,
-                                         as_of=as_of)),
-              "plots": _wgs84(data.plots(conn)), "entities": _wgs84(data.entities(conn))}
+              "grids": _wgs84(map_layers.grids(conn, township=None, year=year, month=month,
+                                               as_of=as_of)),
+              "plots": _wgs84(map_layers.plots(conn)),
+              "entities": _wgs84(map_layers.entities(conn))}
     body = _plain(layers | {"commodities": _commodities(conn)})
     return _finish(pages.county_page(settings, data=body), settings)
 
@@ -66,12 +69,13 @@ def township(conn: Connection, settings: Settings, code: str, *, month: str | No
     if month:
         year, mon = parse_month(month)
     else:
-        year, mon = data.latest_patrol_month(conn, as_of)
+        year, mon = map_layers.latest_patrol_month(conn, as_of)
     layers = {
         "township": _wgs84(feature(row, id_field="code")),
-        "grids": _wgs84(data.grids(conn, township=code, year=year, month=mon, as_of=as_of)),
-        "plots": _wgs84(data.plots(conn, township=code, shapes=True)),
-        "entities": _wgs84(data.entities(conn, township=code)),
+        "grids": _wgs84(map_layers.grids(conn, township=code, year=year, month=mon,
+                                         as_of=as_of)),
+        "plots": _wgs84(map_layers.plots(conn, township=code, shapes=True)),
+        "entities": _wgs84(map_layers.entities(conn, township=code)),
         "report": {"rows": patrol_report(conn, year=year, month=mon, as_of=as_of)},
         "commodities": _commodities(conn)}
     return _finish(pages.township_page(settings, code=code, name=row.name,
@@ -84,8 +88,8 @@ def provenance(conn: Connection, settings: Settings, *, year: int | None = None)
     as_of = datetime.now(CST).date()
     year = year or latest_year(conn, as_of)
     layers = {
-        "grids": _wgs84(data.provenance_grids(conn, year=year, as_of=as_of)),
-        "sites": _wgs84(data.site_points(conn, year=year)),
+        "grids": _wgs84(map_layers.provenance_grids(conn, year=year, as_of=as_of)),
+        "sites": _wgs84(map_layers.site_points(conn, year=year)),
         "report": {"as_of": as_of, "rows": provenance_report(conn, year=year, as_of=as_of)},
         "commodities": _commodities(conn)}
     return _finish(pages.provenance_page(settings, year=year, data=_plain(layers)), settings)

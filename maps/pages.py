@@ -1,5 +1,5 @@
-"""The map pages: folium builds the map (base layers, controls, Leaflet.Draw), our script
-(static/georeg-maps.js) loads the overlays.
+"""The map pages: folium builds the map (base layers, controls, Leaflet.Draw), our scripts
+(static/js/*.js) load the overlays.
 
 Served pages hold no data: the script fetches every layer from the API with the signed-in
 user's token, so a page needs the same login as the API, and re-fetches them in GCJ-02
@@ -134,7 +134,9 @@ class GeoregApp(JSCSSMixin, MacroElement):
         if any(layer.get("type") == "tiles" for layer in config.get("layers", [])):
             self.default_js.append(("vectorgrid", _asset(
                 "leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js")))
-        self.default_js.append(("georeg_maps_js", static_url("georeg-maps.js")))
+        # our classic scripts (static pages open from disk: no ES modules), in load order
+        self.default_js.extend((f"georeg_{name}_js", static_url(f"js/{name}.js")) for name in (
+            "client", "styles", "clusters", "layers", "panels", "draw", "start"))
         self.default_css = [("georeg_maps_css", static_url("georeg-maps.css"))]
 
 
@@ -432,7 +434,7 @@ LOGIN = """<!DOCTYPE html>
 
 
 def login_page() -> str:
-    return LOGIN.format(css=static_url("georeg-maps.css"), js=static_url("georeg-maps.js"))
+    return LOGIN.format(css=static_url("georeg-maps.css"), js=static_url("js/client.js"))
 
 
 def missing_assets_page(message: str) -> str:

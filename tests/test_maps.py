@@ -22,12 +22,13 @@ from folium.plugins import Draw, FastMarkerCluster, MarkerCluster
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from georeg import demo
-from georeg.cli import main as cli
+from cli import main as cli
 from georeg.config import Settings
 from georeg.coords import wgs84_to_gcj02
+from georeg.maplayers import tiles
 from georeg.pii import PiiCipher
-from maps import assets, tiles
+from importers import demo
+from maps import assets
 
 PAGES = ["/maps/", "/maps/townships/350524100000", "/maps/provenance", "/maps/draw",
          "/maps/plans/1", "/maps/login"]

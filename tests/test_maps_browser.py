@@ -24,10 +24,10 @@ from shapely.geometry import Point, shape
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from georeg import demo
 from georeg.config import Settings
 from georeg.coords import wgs84_to_gcj02
 from georeg.pii import PiiCipher
+from importers import demo
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -140,7 +140,7 @@ def make_plan(base: str, token: str, n: int = 6, replacements: int = 3) -> dict[
 
 def test_every_page_draws_its_layers_without_console_errors(
         browser: Any, live: str, county: Engine, shots: Path) -> None:
-    from georeg.demo_activity import generate_activity
+    from importers.demo.activity import generate_activity
 
     with county.begin() as conn:  # a year of patrols, for the township's choropleth
         generate_activity(conn, seed=7)

@@ -146,7 +146,7 @@ def test_patrol_and_certificate_files(
     from click.testing import CliRunner
     from openpyxl import Workbook
 
-    from georeg.cli import main
+    from cli import main
 
     admin = login(client)
     with engine.connect() as conn:

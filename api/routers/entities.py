@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from api.deps import Cipher, CurrentAccount, Db
-from api.geojson import collection, feature
 from api.schemas import (
     PlotCreate,
     ProducerCreate,
@@ -19,6 +18,7 @@ from api.schemas import (
 )
 from georeg import registry
 from georeg.errors import FieldError, InvalidInput
+from georeg.geojson import collection, feature
 from georeg.registry import KIND_LABELS, PRODUCER_KINDS, EntityFilter, Kind
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]

@@ -20,13 +20,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from api.deps import AppSettings, CurrentAccount, Db
-from api.geojson import DisplayCrs, geojson_response, in_display_crs
+from api.geojson import DisplayCrs, geojson_response
 from georeg.clock import today
 from georeg.config import Settings
+from georeg.geojson import in_display_crs
+from georeg.maplayers import layers as map_layers
+from georeg.maplayers import tiles
 from georeg.reports.patrols import parse_month
 from georeg.reports.provenance import latest_year
 from grids.queries import get_township
-from maps import assets, data, pages, tiles
+from maps import assets, pages
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +52,21 @@ layers = APIRouter(prefix="/maps", tags=["地图图层"])
 @layers.get("/townships", summary="乡镇边界（简化，供全省等大范围显示）")
 def townships(request: Request, conn: Db, account: CurrentAccount,
               crs: DisplayCrs = "wgs84") -> Response:
-    return geojson_response(request, in_display_crs(data.townships(conn), crs))
+    return geojson_response(request, in_display_crs(map_layers.townships(conn), crs))
 
 
 @layers.get("/entities", summary="主体点位（地图显示用：名称、类型、是否重点监管）")
 def entities(request: Request, conn: Db, account: CurrentAccount,
              township: TownshipQuery = None, crs: DisplayCrs = "wgs84") -> Response:
-    return geojson_response(request, in_display_crs(data.entities(conn, township=township), crs))
+    doc = map_layers.entities(conn, township=township)
+    return geojson_response(request, in_display_crs(doc, crs))
 
 
 @layers.get("/plots", summary="地块（地图显示用：点位，或 shapes=true 时为地块形状）")
 def plots(request: Request, conn: Db, account: CurrentAccount, township: TownshipQuery = None,
           shapes: Annotated[bool, Query(description="输出地块形状（只限单个乡镇）")] = False,
           crs: DisplayCrs = "wgs84") -> Response:
-    doc = data.plots(conn, township=township, shapes=shapes and township is not None)
+    doc = map_layers.plots(conn, township=township, shapes=shapes and township is not None)
     return geojson_response(request, in_display_crs(doc, crs))
 
 
@@ -70,10 +74,10 @@ def plots(request: Request, conn: Db, account: CurrentAccount, township: Townshi
 def grids(request: Request, conn: Db, account: CurrentAccount, township: TownshipQuery = None,
           month: MonthQuery = None, crs: DisplayCrs = "wgs84") -> Response:
     as_of: date = today(request.app.state.clock)
-    year, mon = parse_month(month) if month else data.latest_patrol_month(conn, as_of)
+    year, mon = parse_month(month) if month else map_layers.latest_patrol_month(conn, as_of)
     if township:
         get_township(conn, township)
-    doc = data.grids(conn, township=township, year=year, month=mon, as_of=as_of)
+    doc = map_layers.grids(conn, township=township, year=year, month=mon, as_of=as_of)
     return geojson_response(request, in_display_crs(doc, crs))
 
 
@@ -81,7 +85,7 @@ def grids(request: Request, conn: Db, account: CurrentAccount, township: Townshi
 def site_points(request: Request, conn: Db, account: CurrentAccount, year: YearQuery = None,
                 township: TownshipQuery = None, crs: DisplayCrs = "wgs84") -> Response:
     year = year or latest_year(conn, today(request.app.state.clock))
-    doc = data.site_points(conn, year=year, township=township)
+    doc = map_layers.site_points(conn, year=year, township=township)
     return geojson_response(request, in_display_crs(doc, crs))
 
 
@@ -91,7 +95,7 @@ def provenance_grids(request: Request, conn: Db, account: CurrentAccount,
                      crs: DisplayCrs = "wgs84") -> Response:
     as_of = today(request.app.state.clock)
     year = year or latest_year(conn, as_of)
-    doc = data.provenance_grids(conn, year=year, as_of=as_of, township=township)
+    doc = map_layers.provenance_grids(conn, year=year, as_of=as_of, township=township)
     return geojson_response(request, in_display_crs(doc, crs))
 
 
@@ -136,7 +140,7 @@ def login() -> HTMLResponse:
 
 @html_pages.get("/")
 def county(conn: Db, settings: AppSettings) -> HTMLResponse:
-    tiles_needed = data.entity_count(conn) > settings.map_vector_tiles_above
+    tiles_needed = map_layers.entity_count(conn) > settings.map_vector_tiles_above
     return _page(settings, lambda: pages.county_page(settings, vector_tiles=tiles_needed))
 
 
@@ -147,7 +151,7 @@ def township(request: Request, conn: Db, settings: AppSettings, code: TownshipCo
     if month:
         year, mon = parse_month(month)
     else:
-        year, mon = data.latest_patrol_month(conn, today(request.app.state.clock))
+        year, mon = map_layers.latest_patrol_month(conn, today(request.app.state.clock))
     return _page(settings, lambda: pages.township_page(settings, code=code, name=row.name,
                                                        month=f"{year}-{mon:02d}"))
 

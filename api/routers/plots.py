@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import text
 
 from api.deps import CurrentAccount, Db
-from api.geojson import feature
 from api.schemas import PlotUpdate
 from georeg import registry
+from georeg.commodities import list_commodities
+from georeg.geojson import feature
 
 router = APIRouter(tags=["地块"])
 
@@ -33,6 +33,4 @@ def delete(conn: Db, account: CurrentAccount, plot_id: int) -> Response:
 @router.get("/commodities", tags=["参考数据"],
             summary="农产品品种（含重点风险品种、溯源采集品种标记）")
 def commodities(conn: Db) -> list[dict[str, Any]]:
-    rows = conn.execute(text("SELECT slug, name_zh, name_en, category, key_risk, provenance_key "
-                             "FROM commodity ORDER BY key_risk DESC, slug")).all()
-    return [r._asdict() for r in rows]
+    return list_commodities(conn)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import Db
-from api.geojson import DisplayCrs, collection, feature, geojson_response, in_display_crs
+from api.geojson import DisplayCrs, geojson_response
+from georeg.geojson import collection, feature, in_display_crs
 from grids.queries import get_township, list_grids, list_townships
 
 router = APIRouter(prefix="/townships", tags=["乡镇与网格"])

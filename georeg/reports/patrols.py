@@ -4,17 +4,20 @@ Daily coverage: every producer patrolled online every day. Monthly patrols: 20 x
 Trace codes: 31 x producers a year; producers averaging fewer than 20 batches a year are
 named. Smallholder certificates: the township's yearly number. Yearly targets are pro-rated to
 the end of the month (or to today within the current month), as the county judges progress
-during the year.
+during the year. Per grid (the map pages' grid layer), the same patrol figures for the grid's
+producers, with the monthly target at its township plan's rate per producer.
 """
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from georeg.database import sql_statement
 from georeg.errors import FieldError, InvalidInput
 
 PER_PRODUCER_BATCHES = 20  # 年平均赋码出证不少于20批次
@@ -32,57 +35,9 @@ COLUMNS = [
 BEHIND_LABELS = {"daily_coverage": "日巡查未全覆盖", "monthly_patrols": "月巡查次数不足",
                  "trace_codes": "赋码批次不足", "smallholder_certificates": "散户合格证不足"}
 
-_REPORT = text("""
-WITH tw AS (
-    SELECT code, name FROM township
-    WHERE CAST(:county AS text) IS NULL OR county_code = :county),
-prod AS (SELECT e.id, e.name, e.township_code FROM entity e JOIN tw ON tw.code = e.township_code
-         WHERE e.is_producer),
-daily AS (
-    SELECT p.township_code, pa.day, count(DISTINCT pa.entity_id) AS covered
-    FROM patrol pa JOIN prod p ON p.id = pa.entity_id
-    WHERE pa.kind = 'online' AND pa.day BETWEEN :month_start AND :until
-    GROUP BY 1, 2),
-monthly AS (
-    SELECT p.township_code, count(*) AS n
-    FROM patrol pa JOIN prod p ON p.id = pa.entity_id
-    WHERE pa.day BETWEEN :month_start AND :until GROUP BY 1),
-per_producer AS (
-    SELECT p.township_code, p.id, p.name, count(c.id) AS batches
-    FROM prod p LEFT JOIN certificate c ON c.entity_id = p.id AND c.trace_code IS NOT NULL
-         AND c.issued_on BETWEEN :year_start AND :until
-    GROUP BY 1, 2, 3),
-smallholder_certs AS (
-    SELECT e.township_code, count(*) AS n
-    FROM certificate c JOIN entity e ON e.id = c.entity_id AND e.kind = 'smallholder'
-    WHERE c.issued_on BETWEEN :year_start AND :until GROUP BY 1),
-targets AS (
-    SELECT unit, metric, target FROM plan_target WHERE year = :year)
-SELECT tw.code AS township_code, tw.name AS township_name,
-       (SELECT count(*) FROM prod p WHERE p.township_code = tw.code) AS producers,
-       coalesce((SELECT sum(covered)::int FROM daily d WHERE d.township_code = tw.code), 0)
-           AS covered_producer_days,
-       (SELECT count(*) FROM daily d WHERE d.township_code = tw.code
-          AND d.covered >= (SELECT count(*) FROM prod p WHERE p.township_code = tw.code))
-           AS full_coverage_days,
-       coalesce((SELECT n FROM monthly m WHERE m.township_code = tw.code), 0) AS monthly_patrols,
-       coalesce((SELECT sum(batches)::int FROM per_producer pp WHERE pp.township_code = tw.code), 0)
-           AS trace_codes_ytd,
-       coalesce((SELECT n FROM smallholder_certs s WHERE s.township_code = tw.code), 0)
-           AS smallholder_certificates_ytd,
-       (SELECT coalesce(json_agg(json_build_object('entity_id', pp.id, 'name', pp.name,
-                                                   'batches', pp.batches) ORDER BY pp.batches,
-                                 pp.id), '[]')
-        FROM per_producer pp WHERE pp.township_code = tw.code
-          AND pp.batches < :batches_due) AS producers_below,
-       (SELECT target FROM targets WHERE unit = tw.code AND metric = 'monthly_patrols')
-           AS monthly_target,
-       (SELECT target FROM targets WHERE unit = tw.code AND metric = 'annual_trace_codes')
-           AS trace_target,
-       (SELECT target FROM targets WHERE unit = tw.code
-          AND metric = 'annual_smallholder_certificates') AS smallholder_target
-FROM tw ORDER BY tw.code
-""")
+# The statement: patrols.sql, beside this module.
+_REPORT = sql_statement("georeg.reports", "patrols.sql")
+_GRIDS = sql_statement("georeg.reports", "grid_patrols.sql")
 
 
 def parse_month(value: str) -> tuple[int, int]:
@@ -95,19 +50,70 @@ def parse_month(value: str) -> tuple[int, int]:
     return year, month
 
 
-def patrol_report(conn: Connection, *, year: int, month: int, as_of: date,
-                  county: str | None = None) -> list[dict[str, Any]]:
-    month_start = date(year, month, 1)
-    month_end = date(year, month, calendar.monthrange(year, month)[1])
-    if month_start > as_of:
+@dataclass(frozen=True)
+class PatrolMonth:
+    """The days of a month counted: from its first day to its last, or to `as_of` within it."""
+
+    start: date
+    until: date
+    month_days: int
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.start).days + 1
+
+
+def patrol_month(year: int, month: int, as_of: date) -> PatrolMonth:
+    start = date(year, month, 1)
+    if start > as_of:
         msg = "不能统计尚未开始的月份"
         raise InvalidInput(msg, [FieldError("month", "in_future", msg)])
-    until = min(month_end, as_of)
-    days = (until - month_start).days + 1
+    month_days = calendar.monthrange(year, month)[1]
+    return PatrolMonth(start, min(date(year, month, month_days), as_of), month_days)
+
+
+def daily_coverage_percent(covered_producer_days: int, producers: int, days: int
+                           ) -> float | None:
+    """Daily coverage: producer-days patrolled online of producers x days (None: no producers)."""
+    return round(100 * covered_producer_days / (producers * days), 1) if producers else None
+
+
+def grid_patrols(conn: Connection, period: PatrolMonth, *, township: str | None = None
+                 ) -> dict[int, dict[str, Any]]:
+    """Per current grid (of `township`): producers, daily coverage and monthly patrols."""
+    rows = conn.execute(_GRIDS, {"township": township, "start": period.start,
+                                 "until": period.until, "year": period.start.year})
+    return {r.grid_id: grid_figures(period, producers=r.producers,
+                                    covered_producer_days=r.covered_producer_days,
+                                    monthly_patrols=r.monthly_patrols,
+                                    plan_monthly_patrols=r.plan_monthly_patrols,
+                                    plan_producers=r.plan_producers) for r in rows}
+
+
+def grid_figures(period: PatrolMonth, *, producers: int = 0, covered_producer_days: int = 0,
+                 monthly_patrols: int = 0, plan_monthly_patrols: int | None = None,
+                 plan_producers: int | None = None) -> dict[str, Any]:
+    """A grid's figures; the target is its township plan's monthly patrols per planned
+    producer for its producers, pro-rated to the days counted and rounded up as `_share` does
+    (in integers: exact)."""
+    target = None
+    if plan_monthly_patrols is not None and plan_producers:
+        target = -(-plan_monthly_patrols * producers * period.days
+                   // (plan_producers * period.month_days))
+    return {"producers": producers,
+            "daily_coverage_percent": daily_coverage_percent(covered_producer_days, producers,
+                                                             period.days),
+            "monthly_patrols": monthly_patrols, "monthly_patrols_target": target}
+
+
+def patrol_report(conn: Connection, *, year: int, month: int, as_of: date,
+                  county: str | None = None) -> list[dict[str, Any]]:
+    period = patrol_month(year, month, as_of)
+    month_start, until, days = period.start, period.until, period.days
     # Share of the year (and of the month) that has passed by `until`.
     year_days = 366 if calendar.isleap(year) else 365
     year_share = ((until - date(year, 1, 1)).days + 1) / year_days
-    month_share = days / ((month_end - month_start).days + 1)
+    month_share = days / period.month_days
     batches_due = PER_PRODUCER_BATCHES * year_share
     rows = conn.execute(_REPORT, {"year": year, "month_start": month_start, "until": until,
                                   "year_start": date(year, 1, 1), "county": county,
@@ -117,8 +123,8 @@ def patrol_report(conn: Connection, *, year: int, month: int, as_of: date,
         d: dict[str, Any] = {
             "township_code": r.township_code, "township_name": r.township_name,
             "producers": r.producers, "days": days, "until": until.isoformat(),
-            "daily_coverage_percent": round(100 * r.covered_producer_days
-                                            / (r.producers * days), 1) if r.producers else None,
+            "daily_coverage_percent": daily_coverage_percent(r.covered_producer_days,
+                                                             r.producers, days),
             "full_coverage_days": r.full_coverage_days if r.producers else None,
             "monthly_patrols": r.monthly_patrols,
             "monthly_patrols_target": _share(r.monthly_target, month_share),

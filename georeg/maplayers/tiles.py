@@ -6,17 +6,24 @@ what is inside them: below zoom 13 the points are aggregated in the database int
 from zoom 13 on each point. Two steps, so that display coordinates (GCJ-02 for Amap) come
 from georeg.coords like every other layer: the rows are read (aggregated) in WGS 84, shifted
 in Python if asked, and encoded by ST_AsMVT.
+
+The row statements (tile_points.sql, tile_cells.sql) are templates for both layers: the table
+and columns go in through psycopg.sql (identifiers quoted, no text spliced), values as
+parameters.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, text
+from psycopg import sql
+from sqlalchemy import Connection, TextClause, text
 
 from georeg.coords import wgs84_to_gcj02_array
+from georeg.database import sql_source, sql_statement
 from georeg.errors import FieldError, InvalidInput
 
 Layer = Literal["entities", "plots"]
@@ -24,23 +31,25 @@ EXTENT = 4096
 CELLS_PER_TILE = 16
 DETAIL_ZOOM = 13  # from here on, one feature per point
 MAX_POINTS = 50_000  # a dense tile at detail zoom is cut rather than sent by the megabyte
+_PACKAGE = "georeg.maplayers"
 
 # table, indexed geometry column, the point drawn, the property kept as `kind`, list membership
-_SOURCES = {
-    "entities": ("entity", "location", "location", "kind", "key_supervision"),
+_SOURCES: dict[str, dict[str, sql.Composable]] = {
+    "entities": {"table": sql.Identifier("entity"), "column": sql.Identifier("location"),
+                 "place": sql.Identifier("location"), "kind": sql.Identifier("kind"),
+                 "key": sql.Identifier("key_supervision")},
     # a plot's place is its centroid (cheap for the few-vertex shapes; display only)
-    "plots": ("plot", "geom", "ST_Centroid(geom)", "commodity", "false"),
+    "plots": {"table": sql.Identifier("plot"), "column": sql.Identifier("geom"),
+              "place": sql.SQL("ST_Centroid({})").format(sql.Identifier("geom")),
+              "kind": sql.Identifier("commodity"), "key": sql.SQL("false")},
 }
 
-_ENCODE = text("""
-SELECT ST_AsMVT(q, :layer, :extent, 'geom') FROM (
-    SELECT ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(t.x, t.y), 4326), 3857),
-                        ST_TileEnvelope(:z, :tx, :ty), :extent, 64) AS geom,
-           t.id, t.count, t.kind, t.key_supervision
-    FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[]), CAST(:ids AS bigint[]),
-                CAST(:counts AS int[]), CAST(:kinds AS text[]), CAST(:keys AS bool[]))
-         AS t(x, y, id, count, kind, key_supervision)) q
-""")
+
+@cache
+def _rows_statement(layer: str, detail: bool) -> TextClause:
+    template = sql_source(_PACKAGE, "tile_points.sql" if detail else "tile_cells.sql")
+    # a file of the package, not user text: safe as sql.SQL (typed for literals only)
+    return text(sql.SQL(template).format(**_SOURCES[layer]).as_string())  # type: ignore[arg-type]
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -62,24 +71,14 @@ def check_tile(z: int, x: int, y: int) -> None:
 def tile_rows(conn: Connection, layer: Layer, z: int, x: int, y: int, *, margin: float = 0.0
               ) -> list[Any]:
     """The tile's points (x, y in WGS 84, id, count, kind, key), aggregated below DETAIL_ZOOM."""
-    table, column, place, kind, key = _SOURCES[layer]
     west, south, east, north = tile_bounds(z, x, y)
-    params = {"w": west - margin, "s": south - margin, "e": east + margin, "n": north + margin}
-    source = f"{table} WHERE {column} && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
+    params: dict[str, Any] = {"w": west - margin, "s": south - margin, "e": east + margin,
+                              "n": north + margin}
     if z >= DETAIL_ZOOM:
-        rows = conn.execute(text(f"""
-            SELECT ST_X({place}) AS x, ST_Y({place}) AS y, id, 1 AS count, {kind} AS kind,
-                   {key} AS key FROM {source} LIMIT {MAX_POINTS}"""), params).all()
+        params["max_points"] = MAX_POINTS
     else:
-        # cells in degrees: no per-point projection; close enough for aggregation
         params |= {"cx": (east - west) / CELLS_PER_TILE, "cy": (north - south) / CELLS_PER_TILE}
-        rows = conn.execute(text(f"""
-            SELECT avg(ST_X({place})) AS x, avg(ST_Y({place})) AS y, min(id) AS id,
-                   count(*)::int AS count, mode() WITHIN GROUP (ORDER BY {kind}) AS kind,
-                   bool_or({key}) AS key
-            FROM {source}
-            GROUP BY floor(ST_X({place}) / :cx), floor(ST_Y({place}) / :cy)"""), params).all()
-    return rows
+    return list(conn.execute(_rows_statement(layer, z >= DETAIL_ZOOM), params).all())
 
 
 def tile(conn: Connection, layer: Layer, z: int, x: int, y: int, *, crs: str = "wgs84") -> bytes:
@@ -93,7 +92,7 @@ def tile(conn: Connection, layer: Layer, z: int, x: int, y: int, *, crs: str = "
     ys = np.array([r.y for r in rows], dtype=float)
     if crs == "gcj02":
         xs, ys = wgs84_to_gcj02_array(xs, ys)
-    mvt = conn.execute(_ENCODE, {
+    mvt = conn.execute(sql_statement(_PACKAGE, "tile_encode.sql"), {
         "layer": layer, "extent": EXTENT, "z": z, "tx": x, "ty": y, "xs": xs.tolist(),
         "ys": ys.tolist(), "ids": [r.id for r in rows], "counts": [r.count for r in rows],
         "kinds": [r.kind for r in rows], "keys": [bool(r.key) for r in rows]}).scalar()
