@@ -3,6 +3,9 @@
 Values are stored twice: an HMAC for exact-match lookup and an AES-256-GCM
 ciphertext for authorised display. The hash must be keyed: valid ID numbers and
 phones form a space small enough (~10^11) to enumerate against a plain hash.
+
+Every full view or export of personal data is recorded in pii_access, only through
+`record_pii_access`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,20 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import BigInteger, Connection, Text, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from georeg.tables import pii_access
+
+if TYPE_CHECKING:
+    from georeg.accounts import Account
 
 __all__ = [
     "KINDS",
@@ -28,6 +40,7 @@ __all__ = [
     "generate_key_text",
     "mask_phone",
     "mask_resident_id",
+    "record_pii_access",
 ]
 
 KINDS: frozenset[str] = frozenset({"resident_id", "phone"})
@@ -156,3 +169,20 @@ def mask_phone(value: str) -> str:
         area = _area_code_length(text)
         return text[:area] + "*" * (len(text) - area - 2) + text[-2:]
     return "*" * len(text)
+
+
+def record_pii_access(conn: Connection, *, account: Account, entity_ids: Iterable[int],
+                      fields: Sequence[str], purpose: str) -> int:
+    """Record that `account` saw or exported `fields` of each entity (who, when, what, why).
+
+    One row per distinct entity, in the order given, written by a single INSERT ... SELECT
+    over unnest however many entities an export carries. Returns the number of rows written
+    (no entities, no statement)."""
+    ids = list(dict.fromkeys(entity_ids))
+    if not ids:
+        return 0
+    rows = select(literal(account.id, BigInteger), func.unnest(literal(ids, ARRAY(BigInteger))),
+                  literal(list(fields), ARRAY(Text)), literal(purpose, Text))
+    conn.execute(insert(pii_access).from_select(
+        ["account_id", "entity_id", "fields", "purpose"], rows))
+    return len(ids)

@@ -1,7 +1,8 @@
 """The registry's data access: producers, buyers and smallholders (one id space) and plots.
 
-Plain functions over explicit SQL; PostGIS does the spatial work. Inputs arrive as plain
-dicts already shaped by the API; personal numbers are validated, hashed and encrypted here.
+Plain functions composing SQLAlchemy Core over georeg.tables (bound parameters throughout);
+PostGIS does the spatial work. Inputs arrive as plain dicts already shaped by the API; personal
+numbers are validated, hashed and encrypted here.
 """
 
 from __future__ import annotations
@@ -11,13 +12,35 @@ from enum import StrEnum
 from typing import Any
 
 import shapely
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    LargeBinary,
+    Select,
+    Text,
+    and_,
+    any_,
+    cast,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from georeg.accounts import Account
 from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
 from georeg.geometry import parse, to_ewkb
 from georeg.ids import IdentifierError, normalize_phone, normalize_resident_id, normalize_uscc
-from georeg.pii import PiiCipher, mask_phone, mask_resident_id
+from georeg.pii import PiiCipher, mask_phone, mask_resident_id, record_pii_access
+from georeg.tables import commodity, entity, grid, plot, township
 
 
 class Kind(StrEnum):
@@ -38,28 +61,49 @@ PRODUCER_KINDS = (Kind.enterprise, Kind.cooperative, Kind.family_farm, Kind.larg
 # Kinds that must carry a USCC: registered organisations.
 USCC_REQUIRED = (Kind.enterprise, Kind.cooperative)
 
-_ENTITY_SELECT = """
-SELECT e.id, e.kind, e.name, e.uscc, e.legal_representative, e.contact_name,
-       e.resident_id_masked, e.phone_masked, e.village, e.address, e.township_code,
-       t.name AS township_name, e.grid_id, g.code AS grid_code, g.name AS grid_name,
-       e.key_supervision, e.created_at, e.updated_at,
-       ST_AsGeoJSON(e.location, 7)::json AS geometry,
-       (SELECT count(*) FROM plot p WHERE p.entity_id = e.id) AS plot_count,
-       (SELECT coalesce(array_agg(DISTINCT p.commodity ORDER BY p.commodity), '{}')
-        FROM plot p WHERE p.entity_id = e.id) AS commodities
-FROM entity e
-JOIN township t ON t.code = e.township_code
-LEFT JOIN grid g ON g.id = e.grid_id
-"""
+# Aliases as in the SQL they render to; `p`/`pg` serve the correlated plot subqueries.
+_e, _t, _g, _p, _pg = (entity.alias("e"), township.alias("t"), grid.alias("g"),
+                       plot.alias("p"), grid.alias("pg"))
+_c = commodity.alias("c")
 
-_PLOT_SELECT = """
-SELECT p.id, p.entity_id, p.commodity, c.name_zh AS commodity_name, p.name, p.area_mu,
-       p.township_code, p.grid_id, g.code AS grid_code, p.created_at, p.updated_at,
-       ST_AsGeoJSON(p.geom, 7)::json AS geometry
-FROM plot p
-JOIN commodity c ON c.slug = p.commodity
-LEFT JOIN grid g ON g.id = p.grid_id
-"""
+
+def _geojson(geom: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.ST_AsGeoJSON(geom, 7), JSON)
+
+
+def _entity_select() -> Select[Any]:
+    plots_of_entity = _p.c.entity_id == _e.c.id
+    commodities = func.array_agg(aggregate_order_by(distinct(_p.c.commodity), _p.c.commodity))
+    return (
+        select(
+            _e.c.id, _e.c.kind, _e.c.name, _e.c.uscc, _e.c.legal_representative,
+            _e.c.contact_name, _e.c.resident_id_masked, _e.c.phone_masked, _e.c.village,
+            _e.c.address, _e.c.township_code, _t.c.name.label("township_name"), _e.c.grid_id,
+            _g.c.code.label("grid_code"), _g.c.name.label("grid_name"), _e.c.key_supervision,
+            _e.c.created_at, _e.c.updated_at, _geojson(_e.c.location).label("geometry"),
+            select(func.count()).select_from(_p).where(plots_of_entity)
+            .scalar_subquery().label("plot_count"),
+            select(func.coalesce(commodities, literal_column("'{}'")))
+            .select_from(_p).where(plots_of_entity).scalar_subquery().label("commodities"),
+        )
+        .select_from(_e.join(_t, _t.c.code == _e.c.township_code)
+                     .outerjoin(_g, _g.c.id == _e.c.grid_id))
+    )
+
+
+def _plot_select() -> Select[Any]:
+    return (
+        select(_p.c.id, _p.c.entity_id, _p.c.commodity, _c.c.name_zh.label("commodity_name"),
+               _p.c.name, _p.c.area_mu, _p.c.township_code, _p.c.grid_id,
+               _g.c.code.label("grid_code"), _p.c.created_at, _p.c.updated_at,
+               _geojson(_p.c.geom).label("geometry"))
+        .select_from(_p.join(_c, _c.c.slug == _p.c.commodity)
+                     .outerjoin(_g, _g.c.id == _p.c.grid_id))
+    )
+
+
+def _kind_in(kinds: tuple[str, ...]) -> ColumnElement[bool]:
+    return _e.c.kind == any_(literal(list(kinds), ARRAY(Text)))
 
 
 @dataclass(frozen=True)
@@ -72,47 +116,47 @@ class EntityFilter:
     q: str | None = None
 
 
-def _where(f: EntityFilter) -> tuple[str, dict[str, Any]]:
-    clauses = ["e.kind = ANY(:kinds)"]
-    params: dict[str, Any] = {"kinds": list(f.kinds)}
+def _plot_exists(*conditions: ColumnElement[bool], join_grid: bool = False) -> ColumnElement[bool]:
+    """EXISTS a plot of the outer query's entity `e` meeting `conditions`."""
+    plots = _p.join(_pg, _pg.c.id == _p.c.grid_id) if join_grid else _p
+    return exists().select_from(plots).where(_p.c.entity_id == _e.c.id, *conditions)
+
+
+def _where(f: EntityFilter) -> ColumnElement[bool]:
+    """The filter over `e` (entity) and `g` (its grid, outer-joined)."""
+    clauses = [_kind_in(f.kinds)]
     if f.township:
-        clauses.append("e.township_code = :township")
-        params["township"] = f.township
+        clauses.append(_e.c.township_code == f.township)
     if f.grid:
-        clauses.append("(g.code = :grid OR EXISTS (SELECT 1 FROM plot p JOIN grid pg "
-                       "ON pg.id = p.grid_id WHERE p.entity_id = e.id AND pg.code = :grid))")
-        params["grid"] = f.grid
+        clauses.append(or_(_g.c.code == f.grid,
+                           _plot_exists(_pg.c.code == f.grid, join_grid=True)))
     if f.commodity:
-        clauses.append("EXISTS (SELECT 1 FROM plot p WHERE p.entity_id = e.id "
-                       "AND p.commodity = :commodity)")
-        params["commodity"] = f.commodity
+        clauses.append(_plot_exists(_p.c.commodity == f.commodity))
     if f.bbox:
         # The entity's main site or any of its plots in the box.
-        clauses.append("(e.location && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) OR EXISTS ("
-                       "SELECT 1 FROM plot p WHERE p.entity_id = e.id AND ST_Intersects(p.geom, "
-                       "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))))")
-        params.update(dict(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True)))
+        x0, y0, x1, y1 = f.bbox
+        box = func.ST_MakeEnvelope(x0, y0, x1, y1, 4326)
+        clauses.append(or_(_e.c.location.op("&&", is_comparison=True)(box),
+                           _plot_exists(func.ST_Intersects(_p.c.geom, box))))
     if f.q:
-        clauses.append("e.name ILIKE :q")
-        params["q"] = "%" + f.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-    return " AND ".join(clauses), params
+        clauses.append(_e.c.name.ilike(
+            "%" + f.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"))
+    return and_(*clauses)
 
 
 def list_entities(conn: Connection, f: EntityFilter, *, limit: int, offset: int
                   ) -> tuple[int, list[Any]]:
-    where, params = _where(f)
-    total = conn.execute(text(
-        f"SELECT count(*) FROM entity e LEFT JOIN grid g ON g.id = e.grid_id WHERE {where}"),
-        params).scalar_one()
-    rows = conn.execute(text(f"{_ENTITY_SELECT} WHERE {where} ORDER BY e.id "
-                             "LIMIT :limit OFFSET :offset"),
-                        {**params, "limit": limit, "offset": offset}).all()
+    where = _where(f)
+    total = conn.execute(
+        select(func.count()).select_from(_e.outerjoin(_g, _g.c.id == _e.c.grid_id)).where(where)
+    ).scalar_one()
+    rows = conn.execute(
+        _entity_select().where(where).order_by(_e.c.id).limit(limit).offset(offset)).all()
     return total, rows
 
 
 def get_entity(conn: Connection, entity_id: int, kinds: tuple[str, ...] = tuple(Kind)) -> Any:
-    row = conn.execute(text(f"{_ENTITY_SELECT} WHERE e.id = :id AND e.kind = ANY(:kinds)"),
-                       {"id": entity_id, "kinds": list(kinds)}).first()
+    row = conn.execute(_entity_select().where(_e.c.id == entity_id, _kind_in(kinds))).first()
     if row is None:
         raise NotFound(f"主体 {entity_id} 不存在",
                        [FieldError("entity_id", "not_found", "主体不存在")])
@@ -127,10 +171,21 @@ def _identifier(errors: list[FieldError], field: str, fn: Any, value: str) -> st
         return None
 
 
+def _from_ewkb(value: bytes) -> ColumnElement[Any]:
+    """A geometry bound as EWKB (georeg.geometry.to_ewkb), as the API delivers it."""
+    return func.ST_GeomFromEWKB(literal(value, LargeBinary))
+
+
 def _township_of(conn: Connection, point: shapely.Geometry) -> str | None:
-    return conn.execute(text(
-        "SELECT code FROM township WHERE ST_Intersects(boundary, ST_GeomFromEWKB(:g)) "
-        "ORDER BY code LIMIT 1"), {"g": to_ewkb(point)}).scalar()
+    return conn.execute(
+        select(township.c.code)
+        .where(func.ST_Intersects(township.c.boundary, _from_ewkb(to_ewkb(point))))
+        .order_by(township.c.code).limit(1)).scalar()
+
+
+def _values(cols: dict[str, Any], geometry: str) -> dict[str, Any]:
+    """Column values for INSERT/UPDATE, the geometry column's EWKB through ST_GeomFromEWKB."""
+    return {n: _from_ewkb(v) if n == geometry else v for n, v in cols.items()}
 
 
 def _columns(data: dict[str, Any], cipher: PiiCipher,
@@ -197,10 +252,8 @@ def create_entity(conn: Connection, data: dict[str, Any], *, kind: Kind, account
         raise InvalidInput("提交的数据有误", errors)
     _resolve_township(conn, cols, account)
     cols.update(kind=kind.value, created_by=account.id)
-    names = list(cols)
-    values = ", ".join("ST_GeomFromEWKB(:location)" if n == "location" else f":{n}" for n in names)
-    return conn.execute(text(f"INSERT INTO entity ({', '.join(names)}) VALUES ({values}) "
-                             "RETURNING id"), cols).scalar_one()
+    return conn.execute(insert(entity).values(_values(cols, "location"))
+                        .returning(entity.c.id)).scalar_one()
 
 
 def update_entity(conn: Connection, entity_id: int, data: dict[str, Any], *,
@@ -217,9 +270,8 @@ def update_entity(conn: Connection, entity_id: int, data: dict[str, Any], *,
     _resolve_township(conn, cols, account)
     if not cols:
         return
-    sets = ", ".join(f"{n} = ST_GeomFromEWKB(:location)" if n == "location" else f"{n} = :{n}"
-                     for n in cols)
-    conn.execute(text(f"UPDATE entity SET {sets} WHERE id = :id"), {**cols, "id": entity_id})
+    conn.execute(update(entity).where(entity.c.id == entity_id)
+                 .values(_values(cols, "location")))
 
 
 def delete_entity(conn: Connection, entity_id: int, *, kinds: tuple[str, ...],
@@ -227,7 +279,7 @@ def delete_entity(conn: Connection, entity_id: int, *, kinds: tuple[str, ...],
     current = get_entity(conn, entity_id, kinds)
     if not account.may_write(current.township_code):
         raise Forbidden("该主体不在本账号的管辖范围内")
-    conn.execute(text("DELETE FROM entity WHERE id = :id"), {"id": entity_id})
+    conn.execute(delete(entity).where(entity.c.id == entity_id))
 
 
 def reveal_pii(conn: Connection, entity_id: int, *, account: Account, cipher: PiiCipher,
@@ -235,16 +287,15 @@ def reveal_pii(conn: Connection, entity_id: int, *, account: Account, cipher: Pi
     """Full ID and phone for an entitled role; the view is recorded (who, when, what)."""
     if not account.sees_pii:
         raise Forbidden("本账号无权查看完整的身份证号和电话")
-    row = conn.execute(text("SELECT resident_id_enc, phone_enc FROM entity WHERE id = :id"),
-                       {"id": entity_id}).one()
+    row = conn.execute(select(entity.c.resident_id_enc, entity.c.phone_enc)
+                       .where(entity.c.id == entity_id)).one()
     shown = {"resident_id": cipher.decrypt("resident_id", row.resident_id_enc)
              if row.resident_id_enc else None,
              "phone": cipher.decrypt("phone", row.phone_enc) if row.phone_enc else None}
     fields = [k for k, v in shown.items() if v is not None]
     if fields:
-        conn.execute(text("INSERT INTO pii_access (account_id, entity_id, fields, purpose) "
-                          "VALUES (:a, :e, :f, :p)"),
-                     {"a": account.id, "e": entity_id, "f": fields, "p": purpose})
+        record_pii_access(conn, account=account, entity_ids=[entity_id], fields=fields,
+                          purpose=purpose)
     return shown
 
 
@@ -254,12 +305,12 @@ PLOT_TYPES = ("Point", "Polygon", "MultiPolygon")
 
 
 def list_plots(conn: Connection, entity_id: int) -> list[Any]:
-    return conn.execute(text(f"{_PLOT_SELECT} WHERE p.entity_id = :id ORDER BY p.id"),
-                        {"id": entity_id}).all()
+    return conn.execute(_plot_select().where(_p.c.entity_id == entity_id)
+                        .order_by(_p.c.id)).all()
 
 
 def get_plot(conn: Connection, plot_id: int) -> Any:
-    row = conn.execute(text(f"{_PLOT_SELECT} WHERE p.id = :id"), {"id": plot_id}).first()
+    row = conn.execute(_plot_select().where(_p.c.id == plot_id)).first()
     if row is None:
         raise NotFound(f"地块 {plot_id} 不存在", [FieldError("plot_id", "not_found", "地块不存在")])
     return row
@@ -285,24 +336,20 @@ def create_plot(conn: Connection, entity_id: int, data: dict[str, Any], *,
                 account: Account) -> int:
     _check_plot_scope(conn, entity_id, account)
     cols = _plot_columns(data) | {"entity_id": entity_id}
-    names = list(cols)
-    values = ", ".join("ST_GeomFromEWKB(:geom)" if n == "geom" else f":{n}" for n in names)
-    return conn.execute(text(f"INSERT INTO plot ({', '.join(names)}) VALUES ({values}) "
-                             "RETURNING id"), cols).scalar_one()
+    return conn.execute(insert(plot).values(_values(cols, "geom"))
+                        .returning(plot.c.id)).scalar_one()
 
 
 def update_plot(conn: Connection, plot_id: int, data: dict[str, Any], *,
                 account: Account) -> None:
-    plot = get_plot(conn, plot_id)
-    _check_plot_scope(conn, plot.entity_id, account)
+    current = get_plot(conn, plot_id)  # not `plot`: that name is the table
+    _check_plot_scope(conn, current.entity_id, account)
     cols = _plot_columns(data)
     if cols:
-        sets = ", ".join(f"{n} = ST_GeomFromEWKB(:geom)" if n == "geom" else f"{n} = :{n}"
-                         for n in cols)
-        conn.execute(text(f"UPDATE plot SET {sets} WHERE id = :id"), {**cols, "id": plot_id})
+        conn.execute(update(plot).where(plot.c.id == plot_id).values(_values(cols, "geom")))
 
 
 def delete_plot(conn: Connection, plot_id: int, *, account: Account) -> None:
-    plot = get_plot(conn, plot_id)
-    _check_plot_scope(conn, plot.entity_id, account)
-    conn.execute(text("DELETE FROM plot WHERE id = :id"), {"id": plot_id})
+    current = get_plot(conn, plot_id)
+    _check_plot_scope(conn, current.entity_id, account)
+    conn.execute(delete(plot).where(plot.c.id == plot_id))

@@ -235,6 +235,29 @@ def test_plots_get_area_and_grid_and_bad_geometry_is_refused(
     assert len(plots["features"]) == 1
 
 
+def test_a_plot_is_edited_and_deleted_within_scope_only(
+        client: TestClient, admin: dict, engine: Engine) -> None:
+    site = point_in(engine, CANNEI, 9)
+    pid = client.post("/api/v1/producers", headers=admin,
+                      json=producer_body(engine, CANNEI) | {"location": site}).json()["id"]
+    plot_id = client.post(f"/api/v1/producers/{pid}/plots", headers=admin,
+                          json={"commodity": "tea", "geometry": site}).json()["id"]
+    # another township's account may neither edit nor delete it
+    other = login(client, "fcz01")
+    assert_problem(client.patch(f"/api/v1/plots/{plot_id}", headers=other,
+                                json={"name": "别人的"}), 403)
+    assert_problem(client.delete(f"/api/v1/plots/{plot_id}", headers=other), 403)
+    # its own township's account may: a polygon replaces the point and brings its area
+    r = client.patch(f"/api/v1/plots/{plot_id}", headers=login(client, "cnx05"),
+                     json={"name": "二号茶园", "geometry": square_around(site, half=0.0005)})
+    assert r.status_code == 200, r.text
+    props = r.json()["properties"]
+    assert props["name"] == "二号茶园" and 14 < props["area_mu"] < 18
+    assert r.json()["geometry"]["type"] == "Polygon"
+    assert client.delete(f"/api/v1/plots/{plot_id}", headers=admin).status_code == 204
+    assert_problem(client.get(f"/api/v1/plots/{plot_id}", headers=admin), 404)
+
+
 def test_filters_and_paging(client: TestClient, admin: dict, engine: Engine) -> None:
     ids = {}
     for serial, township in ((1, CANNEI), (2, CANNEI), (3, FENGCHENG)):

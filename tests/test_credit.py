@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 
 from api.app import create_app
 from api.routers import credit as credit_router
+from cli import main as cli_main
 from georeg import credit
 from georeg.accounts import Role, ensure_account
-from georeg.cli import main as cli_main
 from georeg.clock import fixed_clock
 from georeg.config import Settings
 from georeg.credit.rating import RatingRules, months_before, rules_key

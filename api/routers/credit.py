@@ -12,17 +12,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, text
 
 from api.deps import Cipher, CurrentAccount, Db
 from api.routers.reports import Format, table_response
 from georeg import credit, registry
-from georeg.accounts import Account
 from georeg.clock import today
 from georeg.credit.events import check_may_record, get_event
 from georeg.credit.listing import LIST_COLUMNS, current_members
 from georeg.credit.report import exported_fields
 from georeg.errors import FieldError, InvalidInput, PayloadTooLarge
+from georeg.pii import record_pii_access
+from importers import credit_files
 
 router = APIRouter(prefix="/credit", tags=["信用档案"])
 
@@ -73,18 +73,6 @@ def _as_of(request: Request, as_of: date | None) -> date:
     return as_of
 
 
-def _record_export(conn: Connection, account: Account, rows: list[tuple[int, list[str]]],
-                   purpose: str) -> None:
-    """One pii_access row per exported entity (who, when, what)."""
-    if rows:
-        conn.execute(text(
-            "INSERT INTO pii_access (account_id, entity_id, fields, purpose) "
-            "SELECT :a, u.e, string_to_array(u.f, ','), :p "
-            "FROM unnest(CAST(:ids AS bigint[]), CAST(:fields AS text[])) AS u(e, f)"),
-            {"a": account.id, "ids": [r[0] for r in rows],
-             "fields": [",".join(r[1]) for r in rows], "p": purpose})
-
-
 @router.get("/search", summary="按名称（部分匹配）或统一社会信用代码查找主体")
 def search(request: Request, conn: Db, account: CurrentAccount,
            q: Annotated[str, Query(min_length=1, max_length=100,
@@ -111,9 +99,9 @@ def key_supervision_list(request: Request, conn: Db, account: CurrentAccount,
     if download is None:
         return {"as_of": day, "count": len(rows), "rows": rows}
     # Smallholders are people: their names leave the system in this file.
-    _record_export(conn, account, [(r["entity_id"], ["name"]) for r in rows
-                                   if r["kind"] == "smallholder"],
-                   f"export key-supervision list ({format})")
+    record_pii_access(conn, account=account, fields=["name"],
+                      entity_ids=[r["entity_id"] for r in rows if r["kind"] == "smallholder"],
+                      purpose=f"export key-supervision list ({format})")
     return download
 
 
@@ -129,8 +117,8 @@ def import_events(conn: Db, account: CurrentAccount,
     if len(data) > MAX_FILE_BYTES:
         raise PayloadTooLarge("文件超过 10 MB，请分批导入",
                               [FieldError("file", "too_large", "文件过大")])
-    rows = credit.read_event_file(data, file.filename or "")
-    ids = credit.import_events(conn, rows, account)
+    rows = credit_files.read_event_file(data, file.filename or "")
+    ids = credit_files.import_events(conn, rows, account)
     return {"file": file.filename, "created": len(ids), "ids": ids}
 
 
@@ -152,8 +140,9 @@ def get_record(request: Request, conn: Db, account: CurrentAccount, cipher: Ciph
 def report_html(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
                 as_of: AsOf = None) -> HTMLResponse:
     record = credit.credit_record(conn, entity_id, as_of=_as_of(request, as_of))
-    _record_export(conn, account, [(entity_id, exported_fields(record["entity"]))],
-                   "export credit report (html)")
+    record_pii_access(conn, account=account, entity_ids=[entity_id],
+                      fields=exported_fields(record["entity"]),
+                      purpose="export credit report (html)")
     page = credit.render_html(record, generated_at=request.app.state.clock(),
                               generated_by=account.display_name)
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})

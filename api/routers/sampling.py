@@ -1,6 +1,6 @@
 """Sampling plans (抽样计划): draw, list, show, export targets, the area, target status.
 
-The request and the rules are in georeg/sampling/plans.py; this module is HTTP only. Exports
+The request and the rules are in georeg/sampling/plans/; this module is HTTP only. Exports
 for field teams: CSV (UTF-8 with BOM) and XLSX with zh-CN headings, GeoJSON; `crs=gcj02` shifts
 coordinates for display on Amap/Tencent base maps (stored coordinates stay WGS 84).
 """
@@ -11,14 +11,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from api.deps import CurrentAccount, Db
-from api.geojson import DisplayCrs, in_display_crs
+from api.geojson import DisplayCrs
 from api.routers.reports import table_response
 from georeg.accounts import Account
 from georeg.clock import today
-from georeg.coords import wgs84_to_gcj02_array
+from georeg.geojson import in_display_crs, lonlat_in_display_crs
+from georeg.pii import record_pii_access
 from georeg.registry import KIND_LABELS
 from georeg.sampling import plans
 
@@ -65,23 +66,13 @@ def get(conn: Db, account: CurrentAccount, plan_id: int) -> dict[str, Any]:
     return plans.get_plan(conn, plan_id, account=account)
 
 
-def _display(targets: list[dict[str, Any]], crs: str) -> list[dict[str, Any]]:
-    if crs == "gcj02" and targets:
-        lon, lat = wgs84_to_gcj02_array([t["lon"] for t in targets], [t["lat"] for t in targets])
-        targets = [t | {"lon": float(x), "lat": float(y)}
-                   for t, x, y in zip(targets, lon, lat, strict=True)]
-    return targets
-
-
 def _record_export(conn: Connection, account: Account, targets: list[dict[str, Any]],
                    plan_id: int, fmt: str) -> None:
     """Smallholders are people: their names leaving in a file are recorded (who, when)."""
-    ids = sorted({t["entity_id"] for t in targets if t["kind"] == "smallholder"})
-    if ids:
-        conn.execute(text(
-            "INSERT INTO pii_access (account_id, entity_id, fields, purpose) "
-            "SELECT :a, e, ARRAY['name'], :p FROM unnest(CAST(:ids AS bigint[])) AS e"),
-            {"a": account.id, "ids": ids, "p": f"export sampling plan {plan_id} ({fmt})"})
+    record_pii_access(conn, account=account, fields=["name"],
+                      entity_ids=sorted({t["entity_id"] for t in targets
+                                         if t["kind"] == "smallholder"}),
+                      purpose=f"export sampling plan {plan_id} ({fmt})")
 
 
 @router.get("/plans/{plan_id}/targets",
@@ -99,7 +90,7 @@ def targets(conn: Db, account: CurrentAccount, plan_id: int, format: ExportForma
                                "plan_id": plan_id}, crs)
         return Response(_json(body), media_type="application/geo+json", headers={
             "Content-Disposition": f"attachment; filename=plan-{plan_id}-targets.geojson"})
-    rows = _display(rows, crs)
+    rows = lonlat_in_display_crs(rows, crs)
     if format == "json":
         return {"plan_id": plan_id, "display_crs": crs, "targets": rows}
     _record_export(conn, account, rows, plan_id, format)
