@@ -1,9 +1,9 @@
-"""Dependencies as Annotated aliases: the engine, the signed-in account, the PII cipher."""
+"""Dependencies as Annotated aliases: the engine, the signed-in account, the PII cipher, today."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import Annotated
 
 import jwt
@@ -39,6 +39,11 @@ def cipher(request: Request) -> PiiCipher:
     return request.app.state.cipher
 
 
+async def request_today(request: Request) -> date:
+    """Today in Asia/Shanghai by the app's clock (injectable). Async: too small for a thread."""
+    return today(request.app.state.clock)
+
+
 def issue_token(request: Request, account: Account) -> tuple[str, int]:
     state = request.app.state
     seconds = state.settings.token_minutes * 60
@@ -70,3 +75,4 @@ Db = Annotated[Connection, Depends(db, scope="function")]
 CurrentAccount = Annotated[Account, Depends(current_account)]
 Cipher = Annotated[PiiCipher, Depends(cipher)]
 AppSettings = Annotated[Settings, Depends(settings)]
+Today = Annotated[date, Depends(request_today)]

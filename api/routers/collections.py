@@ -10,15 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Cipher, CurrentAccount, Db, settings
+from api.uploads import POINT_FILE_LIMIT, read_upload_async
 from georeg import collection
 from georeg.collection import FLAG_LABELS, Thresholds, ingest_geojson
 from georeg.crs import normalize_crs
-from georeg.errors import (
-    FieldError,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
+from georeg.errors import FieldError, NotFound, UnsupportedMediaType
 from importers.point_files import read_point_file
 from importers.points import to_submissions
 
@@ -63,19 +59,13 @@ def batch_response(outcomes: list[collection.Outcome], **head: Any) -> JSONRespo
                          "results": [o.as_dict() for o in outcomes]})
 
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
-
-
 @router.post("/files", summary="上传外业点位文件（GeoJSON、CSV、XLSX、GPX、KML）")
 async def upload_file(request: Request, account: CurrentAccount, conn: Db, cipher: Cipher,
                       file: Annotated[UploadFile, File(description="点位文件")],
                       crs: Annotated[str, Form()] = "wgs84") -> JSONResponse:
     collection.check_may_collect(account)
     crs_code = normalize_crs(crs)
-    data = await file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise PayloadTooLarge("文件超过 50 MB，请分批上传",
-                              [FieldError("file", "too_large", "文件过大")])
+    data = await read_upload_async(file, POINT_FILE_LIMIT)
     records = await run_in_threadpool(read_point_file, data, file.filename or "")
     # The whole file in this request's one transaction: a failure stores nothing.
     subs = await run_in_threadpool(to_submissions, conn, records, cipher=cipher)

@@ -6,21 +6,24 @@ access logs. Every full view of personal data and every export is recorded in pi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
-from api.deps import Cipher, CurrentAccount, Db
+from api.deps import Cipher, CurrentAccount, Db, Today
 from api.routers.reports import Format, table_response
+from api.uploads import SHEET_LIMIT, read_upload
 from georeg import credit, registry
-from georeg.clock import today
+from georeg.accounts import Account
 from georeg.credit.events import check_may_record, get_event
 from georeg.credit.listing import LIST_COLUMNS, current_members
 from georeg.credit.report import exported_fields
-from georeg.errors import FieldError, InvalidInput, PayloadTooLarge
+from georeg.errors import FieldError, InvalidInput
 from georeg.pii import record_pii_access
 from importers import credit_files
 
@@ -30,7 +33,6 @@ KindCode = Literal["licence", "penalty", "patrol", "sampling", "special_inspecti
 OutcomeCode = Literal["pass", "fail", "minor", "major", "normal", "problem"]
 AsOf = Annotated[date | None, Query(description="计算信用等级的日期（默认今天）")]
 Reveal = Annotated[bool, Query(description="显示完整身份证号与电话（仅限授权角色，查看将被记录）")]
-MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 class PersonalLookup(BaseModel):
@@ -63,8 +65,7 @@ class ListingIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000, description="列入或移出的原因")
 
 
-def _as_of(request: Request, as_of: date | None) -> date:
-    now = today(request.app.state.clock)
+def _as_of(now: date, as_of: date | None) -> date:
     if as_of is None:
         return now
     if as_of > now:
@@ -74,26 +75,25 @@ def _as_of(request: Request, as_of: date | None) -> date:
 
 
 @router.get("/search", summary="按名称（部分匹配）或统一社会信用代码查找主体")
-def search(request: Request, conn: Db, account: CurrentAccount,
+def search(conn: Db, account: CurrentAccount, day: Today,
            q: Annotated[str, Query(min_length=1, max_length=100,
                                    description="名称的一部分，或 18 位统一社会信用代码")]
            ) -> dict[str, Any]:
-    return credit.search(conn, q, today=today(request.app.state.clock))
+    return credit.search(conn, q, today=day)
 
 
 @router.post("/search", summary="按身份证号或电话精确查找（号码放在请求体中，不进入网址和日志）")
-def search_personal(request: Request, conn: Db, account: CurrentAccount, cipher: Cipher,
+def search_personal(conn: Db, account: CurrentAccount, cipher: Cipher, day: Today,
                     body: PersonalLookup) -> dict[str, Any]:
-    return credit.search_personal(conn, cipher=cipher, today=today(request.app.state.clock),
+    return credit.search_personal(conn, cipher=cipher, today=day,
                                   resident_id=body.resident_id, phone=body.phone)
 
 
 @router.get("/key-supervision", summary="当前重点监管名单（json、csv 或 xlsx）")
-def key_supervision_list(request: Request, conn: Db, account: CurrentAccount,
+def key_supervision_list(conn: Db, account: CurrentAccount, day: Today,
                          township: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
                          format: Format = "json") -> Any:
     rows = current_members(conn, township=township)
-    day = today(request.app.state.clock)
     download = table_response(rows, LIST_COLUMNS, format, f"key-supervision-{day}",
                               "重点监管名单")
     if download is None:
@@ -113,19 +113,15 @@ def import_events(conn: Db, account: CurrentAccount,
     # A plain def: FastAPI runs it in a worker thread, so the database work does not block
     # the event loop (the upload is already spooled to a temporary file).
     check_may_record(account)
-    data = file.file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise PayloadTooLarge("文件超过 10 MB，请分批导入",
-                              [FieldError("file", "too_large", "文件过大")])
-    rows = credit_files.read_event_file(data, file.filename or "")
+    rows = credit_files.read_event_file(read_upload(file, SHEET_LIMIT), file.filename or "")
     ids = credit_files.import_events(conn, rows, account)
     return {"file": file.filename, "created": len(ids), "ids": ids}
 
 
 @router.get("/{entity_id}", summary="信用档案：主体、信用等级、重点监管名单、事件时间线")
-def get_record(request: Request, conn: Db, account: CurrentAccount, cipher: Cipher,
+def get_record(conn: Db, account: CurrentAccount, cipher: Cipher, day: Today,
                entity_id: int, as_of: AsOf = None, reveal: Reveal = False) -> dict[str, Any]:
-    record = credit.credit_record(conn, entity_id, as_of=_as_of(request, as_of))
+    record = credit.credit_record(conn, entity_id, as_of=_as_of(day, as_of))
     if reveal:
         shown = registry.reveal_pii(conn, entity_id, account=account, cipher=cipher,
                                     purpose=f"GET /credit/{entity_id}")
@@ -137,9 +133,9 @@ def get_record(request: Request, conn: Db, account: CurrentAccount, cipher: Ciph
 
 @router.get("/{entity_id}/report.html", response_class=HTMLResponse,
             summary="可打印的信用档案（HTML，个人信息脱敏）")
-def report_html(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
-                as_of: AsOf = None) -> HTMLResponse:
-    record = credit.credit_record(conn, entity_id, as_of=_as_of(request, as_of))
+def report_html(request: Request, conn: Db, account: CurrentAccount, day: Today,
+                entity_id: int, as_of: AsOf = None) -> HTMLResponse:
+    record = credit.credit_record(conn, entity_id, as_of=_as_of(day, as_of))
     record_pii_access(conn, account=account, entity_ids=[entity_id],
                       fields=exported_fields(record["entity"]),
                       purpose="export credit report (html)")
@@ -158,21 +154,26 @@ def post_event(conn: Db, account: CurrentAccount, entity_id: int, body: EventIn,
     return get_event(conn, event_id)
 
 
+# credit.list_manually or delist_manually
+ChangeListing = Callable[..., object]
+
+
+def _change_listing(change: ChangeListing, conn: Connection, entity_id: int, body: ListingIn,
+                    account: Account, day: date) -> dict[str, Any]:
+    registry.get_entity(conn, entity_id)  # an unknown entity is a 404 before the role check
+    change(conn, entity_id, reason=body.reason, account=account, today=day)
+    return credit.memberships(conn, entity_id, day)
+
+
 @router.post("/{entity_id}/key-supervision", status_code=201,
              summary="人工列入重点监管名单（须注明原因）")
-def list_entity(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
+def list_entity(conn: Db, account: CurrentAccount, day: Today, entity_id: int,
                 body: ListingIn) -> dict[str, Any]:
-    registry.get_entity(conn, entity_id)
-    day = today(request.app.state.clock)
-    credit.list_manually(conn, entity_id, reason=body.reason, account=account, today=day)
-    return credit.memberships(conn, entity_id, day)
+    return _change_listing(credit.list_manually, conn, entity_id, body, account, day)
 
 
 @router.delete("/{entity_id}/key-supervision",
                summary="将人工列入的主体移出重点监管名单（须注明原因；按规则列入的不受影响）")
-def delist_entity(request: Request, conn: Db, account: CurrentAccount, entity_id: int,
+def delist_entity(conn: Db, account: CurrentAccount, day: Today, entity_id: int,
                   body: ListingIn) -> dict[str, Any]:
-    registry.get_entity(conn, entity_id)
-    day = today(request.app.state.clock)
-    credit.delist_manually(conn, entity_id, reason=body.reason, account=account, today=day)
-    return credit.memberships(conn, entity_id, day)
+    return _change_listing(credit.delist_manually, conn, entity_id, body, account, day)

@@ -7,12 +7,12 @@ from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentAccount, Db
-from georeg.clock import today
+from api.deps import CurrentAccount, Db, Today
+from api.uploads import read_upload_async
 from georeg.geojson import collection, feature
 from grids import access, boundaries, generate, reassign, staff, topology
 from importers.boundary_files import read_boundary_file
@@ -70,17 +70,16 @@ def post_reassign(conn: Db, account: CurrentAccount, full: bool = False) -> dict
 
 
 @router.post("/generate", summary="按主体数量均衡地生成乡镇网格")
-def post_generate(request: Request, conn: Db, account: CurrentAccount, body: GenerateBody
+def post_generate(conn: Db, account: CurrentAccount, day: Today, body: GenerateBody
                   ) -> dict[str, Any]:
     access.check_may_manage(account)
-    valid_from = body.valid_from or today(request.app.state.clock)
     return generate.generate(conn, township=body.township, cells=body.cells,
-                             valid_from=valid_from)
+                             valid_from=body.valid_from or day)
 
 
 @router.post("/boundaries", summary="导入乡镇或网格边界（GeoJSON、Shapefile、GeoPackage、KML）")
 async def post_boundaries(
-        request: Request, conn: Db, account: CurrentAccount,
+        conn: Db, account: CurrentAccount, day: Today,
         file: Annotated[UploadFile, File(description="边界文件；Shapefile 请打包为 zip")],
         level: Annotated[Literal["township", "grid"], Form()],
         crs: Annotated[str | None, Form(description="文件未注明坐标系时填写，如 EPSG:4549")] = None,
@@ -91,10 +90,10 @@ async def post_boundaries(
     suffix = FilePath(file.filename or "upload").suffix.lower()
     with tempfile.TemporaryDirectory() as tmp:
         path = FilePath(tmp) / f"upload{suffix}"
-        path.write_bytes(await file.read())
+        path.write_bytes(await read_upload_async(file))
         # GDAL and PostGIS work off the event loop
         features = await run_in_threadpool(read_boundary_file, path, crs=crs or None,
                                            layer=layer or None)
     return await run_in_threadpool(
         boundaries.import_boundaries, conn, features, level=level, dry_run=dry_run,
-        valid_from=valid_from or today(request.app.state.clock))
+        valid_from=valid_from or day)

@@ -9,7 +9,6 @@ GCJ-02 base maps, `crs=gcj02`; they are gzipped here, being the bulk of a page's
 from __future__ import annotations
 
 import logging
-from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -19,9 +18,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from api.deps import AppSettings, CurrentAccount, Db
+from api.deps import AppSettings, CurrentAccount, Db, Today
 from api.geojson import DisplayCrs, geojson_response
-from georeg.clock import today
 from georeg.config import Settings
 from georeg.geojson import in_display_crs
 from georeg.maplayers import layers as map_layers
@@ -71,9 +69,9 @@ def plots(request: Request, conn: Db, account: CurrentAccount, township: Townshi
 
 
 @layers.get("/grids", summary="现行网格：人员、主体数与当月巡查进度（日巡查覆盖率）")
-def grids(request: Request, conn: Db, account: CurrentAccount, township: TownshipQuery = None,
-          month: MonthQuery = None, crs: DisplayCrs = "wgs84") -> Response:
-    as_of: date = today(request.app.state.clock)
+def grids(request: Request, conn: Db, account: CurrentAccount, as_of: Today,
+          township: TownshipQuery = None, month: MonthQuery = None, crs: DisplayCrs = "wgs84"
+          ) -> Response:
     year, mon = parse_month(month) if month else map_layers.latest_patrol_month(conn, as_of)
     if township:
         get_township(conn, township)
@@ -82,18 +80,18 @@ def grids(request: Request, conn: Db, account: CurrentAccount, township: Townshi
 
 
 @layers.get("/site-points", summary="产地点位（当年，含待核查标记）")
-def site_points(request: Request, conn: Db, account: CurrentAccount, year: YearQuery = None,
-                township: TownshipQuery = None, crs: DisplayCrs = "wgs84") -> Response:
-    year = year or latest_year(conn, today(request.app.state.clock))
+def site_points(request: Request, conn: Db, account: CurrentAccount, day: Today,
+                year: YearQuery = None, township: TownshipQuery = None,
+                crs: DisplayCrs = "wgs84") -> Response:
+    year = year or latest_year(conn, day)
     doc = map_layers.site_points(conn, year=year, township=township)
     return geojson_response(request, in_display_crs(doc, crs))
 
 
 @layers.get("/provenance-grids", summary="各网格重点品种点位采集完成率")
-def provenance_grids(request: Request, conn: Db, account: CurrentAccount,
+def provenance_grids(request: Request, conn: Db, account: CurrentAccount, as_of: Today,
                      year: YearQuery = None, township: TownshipQuery = None,
                      crs: DisplayCrs = "wgs84") -> Response:
-    as_of = today(request.app.state.clock)
     year = year or latest_year(conn, as_of)
     doc = map_layers.provenance_grids(conn, year=year, as_of=as_of, township=township)
     return geojson_response(request, in_display_crs(doc, crs))
@@ -145,21 +143,21 @@ def county(conn: Db, settings: AppSettings) -> HTMLResponse:
 
 
 @html_pages.get("/townships/{code}")
-def township(request: Request, conn: Db, settings: AppSettings, code: TownshipCode,
+def township(conn: Db, settings: AppSettings, day: Today, code: TownshipCode,
              month: MonthQuery = None) -> HTMLResponse:
     row = get_township(conn, code)
     if month:
         year, mon = parse_month(month)
     else:
-        year, mon = map_layers.latest_patrol_month(conn, today(request.app.state.clock))
+        year, mon = map_layers.latest_patrol_month(conn, day)
     return _page(settings, lambda: pages.township_page(settings, code=code, name=row.name,
                                                        month=f"{year}-{mon:02d}"))
 
 
 @html_pages.get("/provenance")
-def provenance(request: Request, conn: Db, settings: AppSettings,
+def provenance(conn: Db, settings: AppSettings, day: Today,
                year: YearQuery = None) -> HTMLResponse:
-    year = year or latest_year(conn, today(request.app.state.clock))
+    year = year or latest_year(conn, day)
     return _page(settings, lambda: pages.provenance_page(settings, year=year))
 
 

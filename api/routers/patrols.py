@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, UploadFile
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
-from api.deps import CurrentAccount, Db
+from api.deps import CurrentAccount, Db, Today
+from api.uploads import read_upload
 from georeg import activity
-from georeg.clock import today
+from georeg.accounts import Account
 from importers.activity_files import read_certificates, read_patrols
 
 router = APIRouter(tags=["巡查与合格证"])
 Batch = Annotated[int, Field(ge=1)]
+# activity.record_patrols or record_certificates: the ids stored, rows already there skipped
+Record = Callable[..., list[int]]
 
 
 class PatrolIn(BaseModel):
@@ -40,44 +45,41 @@ class CertificateIn(BaseModel):
     trace_code: str | None = Field(None, max_length=100, description="追溯码（一品一码）")
 
 
+def _store(record: Record, conn: Connection, rows: list[dict[str, Any]], account: Account,
+           day: date) -> dict[str, Any]:
+    ids = record(conn, rows, account=account, today=day)
+    return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids)}
+
+
 @router.post("/patrols", status_code=201,
              summary="登记巡查（至多 5000 条一批，全部成功或全部不保存）")
-def post_patrols(request: Request, conn: Db, account: CurrentAccount,
+def post_patrols(conn: Db, account: CurrentAccount, day: Today,
                  body: Annotated[list[PatrolIn], Field(min_length=1, max_length=5000)]
                  ) -> dict[str, Any]:
-    ids = activity.record_patrols(conn, [p.model_dump() for p in body], account=account,
-                                  today=today(request.app.state.clock))
-    return _stored(ids, len(body))
+    return _store(activity.record_patrols, conn, [p.model_dump() for p in body], account, day)
 
 
 @router.post("/certificates", status_code=201, summary="登记承诺达标合格证（可带追溯码）")
-def post_certificates(request: Request, conn: Db, account: CurrentAccount,
+def post_certificates(conn: Db, account: CurrentAccount, day: Today,
                       body: Annotated[list[CertificateIn], Field(min_length=1, max_length=5000)]
                       ) -> dict[str, Any]:
-    ids = activity.record_certificates(conn, [c.model_dump() for c in body], account=account,
-                                       today=today(request.app.state.clock))
-    return _stored(ids, len(body))
-
-
-def _stored(ids: list[int], sent: int) -> dict[str, Any]:
-    return {"created": len(ids), "ids": ids, "skipped_existing": sent - len(ids)}
+    return _store(activity.record_certificates, conn, [c.model_dump() for c in body], account,
+                  day)
 
 
 # Plain defs: FastAPI runs them in the thread pool, off the event loop; the upload is already
 # spooled to a temporary file.
 @router.post("/patrols/import", status_code=201,
              summary="从 CSV/XLSX 导入巡查记录（中文表头，全部成功或全部不导入）")
-def import_patrols(request: Request, conn: Db, account: CurrentAccount,
+def import_patrols(conn: Db, account: CurrentAccount, day: Today,
                    file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = read_patrols(conn, file.file.read(), file.filename or "")
-    return _stored(activity.record_patrols(conn, rows, account=account,
-                                           today=today(request.app.state.clock)), len(rows))
+    rows = read_patrols(conn, read_upload(file), file.filename or "")
+    return _store(activity.record_patrols, conn, rows, account, day)
 
 
 @router.post("/certificates/import", status_code=201,
              summary="从 CSV/XLSX 导入合格证与追溯码（中文表头，全部成功或全部不导入）")
-def import_certificates(request: Request, conn: Db, account: CurrentAccount,
+def import_certificates(conn: Db, account: CurrentAccount, day: Today,
                         file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = read_certificates(conn, file.file.read(), file.filename or "")
-    return _stored(activity.record_certificates(conn, rows, account=account,
-                                                today=today(request.app.state.clock)), len(rows))
+    rows = read_certificates(conn, read_upload(file), file.filename or "")
+    return _store(activity.record_certificates, conn, rows, account, day)

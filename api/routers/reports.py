@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentAccount, Db
-from georeg.clock import today
+from api.deps import CurrentAccount, Db, Today
 from georeg.export import Columns, to_csv, to_xlsx
 from georeg.reports.patrols import COLUMNS as PATROL_COLUMNS
 from georeg.reports.patrols import parse_month, patrol_report
@@ -34,11 +32,10 @@ def table_response(rows: list[dict[str, Any]], columns: Columns, fmt: str, name:
 
 
 @router.get("/provenance", summary="产地溯源采集完成情况（乡镇 × 8 个重点品种）")
-def provenance(request: Request, conn: Db, account: CurrentAccount,
+def provenance(conn: Db, account: CurrentAccount, as_of: Today,
                year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
                county: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
                format: Format = "json") -> Any:
-    as_of: date = today(request.app.state.clock)
     year = year or latest_year(conn, as_of)
     rows = provenance_report(conn, year=year, as_of=as_of, county=county)
     download = table_response(rows, COLUMNS, format, f"provenance-{year}",
@@ -49,11 +46,10 @@ def provenance(request: Request, conn: Db, account: CurrentAccount,
 
 
 @router.get("/patrols", summary="巡查、赋码与合格证进度（按乡镇，对照年度目标）")
-def patrols(request: Request, conn: Db, account: CurrentAccount,
+def patrols(conn: Db, account: CurrentAccount, as_of: Today,
             month: Annotated[str | None, Query(description="YYYY-MM；默认本月")] = None,
             county: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
             format: Format = "json") -> Any:
-    as_of: date = today(request.app.state.clock)
     year, mon = parse_month(month) if month else (as_of.year, as_of.month)
     rows = patrol_report(conn, year=year, month=mon, as_of=as_of, county=county)
     download = table_response(rows, PATROL_COLUMNS, format, f"patrols-{year}-{mon:02d}",

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from api.deps import CurrentAccount, Db
+from api.deps import CurrentAccount, Db, Today
 from api.geojson import DisplayCrs
 from api.routers.reports import table_response
 from georeg.accounts import Account
-from georeg.clock import today
 from georeg.geojson import in_display_crs, lonlat_in_display_crs
 from georeg.pii import record_pii_access
 from georeg.registry import KIND_LABELS
@@ -47,10 +46,10 @@ class StatusIn(BaseModel):
 
 
 @router.post("/plans", status_code=201, summary="制定抽样计划（空间均衡、风险加权、可复现）")
-def create(request: Request, conn: Db, account: CurrentAccount,
+def create(conn: Db, account: CurrentAccount, day: Today,
            body: plans.PlanRequest) -> dict[str, Any]:
     # A plain def: FastAPI runs it in a worker thread while numpy and PostGIS work.
-    return plans.create_plan(conn, body, account=account, today=today(request.app.state.clock),
+    return plans.create_plan(conn, body, account=account, today=day,
                              raw=body.model_dump(mode="json", exclude_unset=True))
 
 

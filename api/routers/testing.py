@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Path, Query, UploadFile
+from sqlalchemy import Connection
 
-from api.deps import CurrentAccount, Db
+from api.deps import CurrentAccount, Db, Today
 from api.routers.reports import Format, table_response
-from georeg.clock import today
-from georeg.errors import FieldError, PayloadTooLarge
+from api.uploads import SHEET_LIMIT, read_upload
+from georeg.accounts import Account
 from georeg.testing import mrl, progress, results, review
 from importers import testing_files
 
@@ -41,38 +43,33 @@ REVIEW_EXAMPLE = {"decisions": [{"substance": "未列入农药", "judgement": "f
                   "note": "县农安中心复核"}
 
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+# results.record_rapid_tests or record_lab_results: all rows stored, or none
+Record = Callable[..., dict[str, Any]]
 
 
-def _read(file: UploadFile) -> bytes:
-    data = file.file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise PayloadTooLarge("文件超过 10 MB，请分批导入",
-                              [FieldError("file", "too_large", "文件过大")])
-    return data
-
-
-def _many(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return body if isinstance(body, list) else [body]
+def _store(record: Record, conn: Connection, body: Records, account: Account, day: date
+           ) -> dict[str, Any]:
+    """One record (an object) or a batch (an array), stored by `record`."""
+    rows = body if isinstance(body, list) else [body]
+    return record(conn, rows, account=account, today=day)
 
 
 @router.post("/rapid-tests", status_code=201,
              summary="登记快检结果（一条或一批；不合格自动记入信用档案并列入重点监管名单）")
-def post_rapid_tests(request: Request, conn: Db, account: CurrentAccount,
+def post_rapid_tests(conn: Db, account: CurrentAccount, day: Today,
                      body: Annotated[Records, Body(description=BATCH, openapi_examples={
                          "one": {"value": RAPID_EXAMPLE}})]) -> dict[str, Any]:
-    return results.record_rapid_tests(conn, _many(body), account=account,
-                                      today=today(request.app.state.clock))
+    return _store(results.record_rapid_tests, conn, body, account, day)
 
 
 # Plain def: FastAPI runs it in the thread pool; the upload is already spooled to a file.
 @router.post("/rapid-tests/import", status_code=201,
              summary="从 CSV/XLSX 导入快检结果（中文表头，全部成功或全部不导入）")
-def import_rapid_tests(request: Request, conn: Db, account: CurrentAccount,
+def import_rapid_tests(conn: Db, account: CurrentAccount, day: Today,
                        file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = testing_files.read_rapid_test_file(conn, _read(file), file.filename or "")
-    return results.record_rapid_tests(conn, rows, account=account,
-                                      today=today(request.app.state.clock))
+    rows = testing_files.read_rapid_test_file(conn, read_upload(file, SHEET_LIMIT),
+                                              file.filename or "")
+    return _store(results.record_rapid_tests, conn, rows, account, day)
 
 
 @router.get("/rapid-tests", summary="快检结果列表")
@@ -88,11 +85,10 @@ def get_rapid_tests(conn: Db, account: CurrentAccount, year: Year = None, unit: 
 
 @router.post("/lab-results", status_code=201,
              summary="登记定量检测结果（按限量表和禁用农药名单判定；不合格记入信用档案）")
-def post_lab_results(request: Request, conn: Db, account: CurrentAccount,
+def post_lab_results(conn: Db, account: CurrentAccount, day: Today,
                      body: Annotated[Records, Body(description=BATCH, openapi_examples={
                          "one": {"value": LAB_EXAMPLE}})]) -> dict[str, Any]:
-    return results.record_lab_results(conn, _many(body), account=account,
-                                      today=today(request.app.state.clock))
+    return _store(results.record_lab_results, conn, body, account, day)
 
 
 @router.get("/lab-results",
@@ -131,15 +127,15 @@ def get_mrl(conn: Db, account: CurrentAccount, substance: str | None = None,
              summary="导入最大残留限量表（CSV/XLSX；每行须注明标准、条款和原文）")
 def import_mrl(conn: Db, account: CurrentAccount,
                file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    return testing_files.import_mrl(conn, _read(file), file.filename or "", account=account)
+    return testing_files.import_mrl(conn, read_upload(file, SHEET_LIMIT), file.filename or "",
+                                    account=account)
 
 
 @reports.get("/testing-progress",
              summary="快检任务与定量监测进度（按检测单位和方法，季度序时进度）")
-def testing_progress(request: Request, conn: Db, account: CurrentAccount, year: Year = None,
+def testing_progress(conn: Db, account: CurrentAccount, as_of: Today, year: Year = None,
                      quarter: Annotated[int | None, Query(ge=1, le=4)] = None,
                      format: Format = "json") -> Any:
-    as_of: date = today(request.app.state.clock)
     report = progress.testing_progress(conn, year=year or progress.latest_year(conn, as_of),
                                        quarter=quarter, as_of=as_of)
     download = table_response(report["rows"], progress.COLUMNS, format,
