@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, select, text
+
+from georeg.tables import account as account_table
 
 _hasher = PasswordHasher()
 
@@ -71,31 +74,31 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-_ACCOUNT_COLUMNS = "id, username, display_name, role, township_code"
+# An active account as `Account` reads it.
+_ACTIVE = select(account_table.c.id, account_table.c.username, account_table.c.display_name,
+                 account_table.c.role, account_table.c.township_code).where(account_table.c.active)
 
 
-def _row_to_account(row) -> Account:  # type: ignore[no-untyped-def]
+def _row_to_account(row: Row[Any]) -> Account:
     return Account(row.id, row.username, row.display_name, Role(row.role), row.township_code)
 
 
 def authenticate(conn: Connection, username: str, password: str) -> Account | None:
-    row = conn.execute(text(f"SELECT {_ACCOUNT_COLUMNS}, password_hash FROM account "
-                            "WHERE username = :u AND active"), {"u": username}).first()
+    row = conn.execute(_ACTIVE.add_columns(account_table.c.password_hash)
+                       .where(account_table.c.username == username)).first()
     if row is None or not verify_password(row.password_hash, password):
         return None
     return _row_to_account(row)
 
 
 def get_account(conn: Connection, account_id: int) -> Account | None:
-    row = conn.execute(text(f"SELECT {_ACCOUNT_COLUMNS} FROM account WHERE id = :id AND active"),
-                       {"id": account_id}).first()
+    row = conn.execute(_ACTIVE.where(account_table.c.id == account_id)).first()
     return _row_to_account(row) if row else None
 
 
 def get_account_by_username(conn: Connection, username: str) -> Account | None:
     """The active account with this username, or None."""
-    row = conn.execute(text(f"SELECT {_ACCOUNT_COLUMNS} FROM account "
-                            "WHERE username = :u AND active"), {"u": username}).first()
+    row = conn.execute(_ACTIVE.where(account_table.c.username == username)).first()
     return _row_to_account(row) if row else None
 
 

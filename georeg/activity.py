@@ -2,6 +2,8 @@
 
 Batches are checked as a whole first (unknown entities, dates in the future, scope), each
 problem named by its record number; then stored in one set-based INSERT, all or nothing.
+`insert_batch` is that INSERT for every batch the kernel stores (testing results and MRL rows
+too), composed with psycopg.sql from identifiers and parameters.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from psycopg import sql
 from sqlalchemy import Connection, text
 
 from georeg.accounts import Account
@@ -71,9 +74,8 @@ def record_patrols(conn: Connection, rows: list[dict[str, Any]], *, account: Acc
     _check_batch(conn, rows, account, "巡查", check)
     columns = ("entity_id", "inspector", "kind", "patrolled_at", "result", "findings",
                "follow_up", "follow_up_due", "external_id")
-    return _insert(conn, "patrol", columns, rows,
-                   on_conflict="ON CONFLICT (external_id) DO NOTHING",
-                   extra={"account_id": account.id})
+    return insert_batch(conn, "patrol", columns, rows, conflict_columns=("external_id",),
+                        extra={"account_id": account.id})
 
 
 def record_certificates(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
@@ -85,21 +87,49 @@ def record_certificates(conn: Connection, rows: list[dict[str, Any]], *, account
     _check_batch(conn, rows, account, "合格证", check)
     columns = ("entity_id", "batch_no", "issued_on", "commodity", "quantity", "unit",
                "trace_code")
-    return _insert(conn, "certificate", columns, rows,
-                   on_conflict="ON CONFLICT (entity_id, batch_no) DO NOTHING")
+    return insert_batch(conn, "certificate", columns, rows,
+                        conflict_columns=("entity_id", "batch_no"))
 
 
-def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]],
-            *, on_conflict: str, extra: dict[str, Any] | None = None) -> list[int]:
-    """One INSERT ... SELECT FROM unnest(...) for the whole batch (not one round trip a row)."""
-    types = dict(conn.execute(text(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = CAST(:t AS regclass) AND attnum > 0"), {"t": table}).all())
-    arrays = ", ".join(f"CAST(:{c} AS {types[c]}[])" for c in columns)
+# Each column's type as schema and name (identifiers, no type text spliced); the typmod is left
+# to the INSERT's assignment cast, which rounds and checks as an explicit cast to it would.
+_COLUMN_TYPES = text("""
+    SELECT a.attname, n.nspname, t.typname
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE a.attrelid = CAST(:t AS regclass) AND a.attnum > 0 AND NOT a.attisdropped""")
+
+
+def insert_batch(conn: Connection, table: str, columns: tuple[str, ...],
+                 rows: list[dict[str, Any]], *, conflict_columns: tuple[str, ...] = (),
+                 conflict_constraint: str | None = None,
+                 extra: dict[str, Any] | None = None) -> list[int]:
+    """Store `rows` in one INSERT ... SELECT FROM unnest(...) (not one round trip a row); the
+    ids of the rows stored. `extra`: a value every row gets. A row that conflicts on the unique
+    index of `conflict_columns` or on `conflict_constraint` is skipped (DO NOTHING).
+
+    Composed with psycopg.sql: table, columns and types as identifiers, values as parameters."""
+    types = {r.attname: sql.Identifier(r.nspname, r.typname)
+             for r in conn.execute(_COLUMN_TYPES, {"t": table})}
     extra = extra or {}
-    names = ", ".join((*columns, *extra))
-    values = ", ".join((*(f"u.{c}" for c in columns), *(f":{k}" for k in extra)))
-    sql = (f"INSERT INTO {table} ({names}) SELECT {values} "
-           f"FROM unnest({arrays}) AS u({', '.join(columns)}) {on_conflict} RETURNING id")
+    arrays = sql.SQL(", ").join(sql.SQL("CAST({} AS {}[])").format(sql.Placeholder(c), types[c])
+                                for c in columns)
+    values = [*(sql.Identifier("u", c) for c in columns), *map(sql.Placeholder, extra)]
+    if conflict_constraint is not None:
+        on_conflict = sql.SQL("ON CONFLICT ON CONSTRAINT {} DO NOTHING").format(
+            sql.Identifier(conflict_constraint))
+    elif conflict_columns:
+        on_conflict = sql.SQL("ON CONFLICT ({}) DO NOTHING").format(
+            sql.SQL(", ").join(map(sql.Identifier, conflict_columns)))
+    else:
+        on_conflict = sql.SQL("")
+    statement = sql.SQL(
+        "INSERT INTO {table} ({names}) SELECT {values} FROM unnest({arrays}) AS u({columns}) "
+        "{on_conflict} RETURNING id").format(
+        table=sql.Identifier(table),
+        names=sql.SQL(", ").join(map(sql.Identifier, (*columns, *extra))),
+        values=sql.SQL(", ").join(values), arrays=arrays,
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)), on_conflict=on_conflict)
     params = {c: [r.get(c) for r in rows] for c in columns} | extra
-    return list(conn.execute(text(sql), params).scalars())
+    raw = conn.connection.driver_connection
+    return list(conn.exec_driver_sql(statement.as_string(raw), params).scalars())

@@ -23,14 +23,15 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     Table,
     Text,
     Uuid,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 
-__all__ = ["commodity", "entity", "grid", "metadata", "pii_access", "plot", "site_point",
-           "township"]
+__all__ = ["account", "commodity", "entity", "grid", "metadata", "mrl", "pii_access", "plot",
+           "site_point", "township"]
 
 SRID = 4326
 
@@ -147,13 +148,44 @@ site_point = Table(
     _timestamptz("received_at"),
 )
 
+# sql/003_accounts.sql: personal accounts (georeg.accounts)
+account = Table(
+    "account", metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("display_name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("township_code", CHAR(12), ForeignKey("township.code")),
+    Column("password_hash", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    _timestamptz("created_at"),
+)
+
 # sql/003_accounts.sql: every full view or export of personal data (georeg.pii)
 pii_access = Table(
     "pii_access", metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    Column("account_id", BigInteger, nullable=False),  # references account (id)
+    Column("account_id", BigInteger, ForeignKey("account.id"), nullable=False),
     Column("entity_id", BigInteger, nullable=False),
     Column("fields", ARRAY(Text), nullable=False),
     Column("purpose", Text, nullable=False),
     _timestamptz("accessed_at"),
+)
+
+# sql/009_testing.sql: the MRL table, versioned (georeg.testing.mrl)
+mrl = Table(
+    "mrl", metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("substance", Text, nullable=False),
+    Column("commodity", Text, ForeignKey("commodity.slug")),
+    Column("category", Text),
+    Column("limit_mg_kg", Numeric, nullable=False),
+    Column("standard", Text, nullable=False),
+    Column("clause", Text, nullable=False),
+    Column("source_text", Text, nullable=False),
+    Column("file_name", Text),
+    Column("loaded_by", BigInteger, ForeignKey("account.id")),
+    _timestamptz("loaded_at"),
+    Column("replaces", BigInteger, ForeignKey("mrl.id")),
+    _timestamptz("superseded_at", nullable=True),
 )

@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, any_, func, select, text
 
 from georeg.accounts import Account, Role
-from georeg.activity import _insert
+from georeg.activity import insert_batch
 from georeg.errors import Forbidden
+from georeg.tables import commodity
+from georeg.tables import mrl as _mrl
 from georeg.testing.vocab import CATEGORY_LABELS
 
 LOADING_ROLES = frozenset({Role.county_supervisor, Role.admin})
@@ -50,7 +52,6 @@ CATEGORY_NAMES = {**{v: k for k, v in CATEGORY_LABELS.items()}, **{k: k for k in
 NOT_DETECTABLE = ("不得检出", "不得检出(ND)")
 _STANDARD = re.compile(r"(GB(?:/T)?)\s*(\d+(?:\.\d+)?)\s*[-—–]\s*(\d{4})")
 VERSIONED = ("limit_mg_kg", "standard", "clause", "source_text")
-
 
 def normalize_substance(name: str) -> str:
     """One spelling per substance: NFKC (full-width forms to ASCII), no whitespace."""
@@ -72,10 +73,11 @@ def store_mrl(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
     """Store parsed MRL rows (importers.testing_files): new rows added, changed rows versioned,
     identical rows left alone."""
     check_may_load(account)
-    current = {(m.substance, m.commodity, m.category): m for m in conn.execute(text(
-        "SELECT id, substance, commodity, category, " + ", ".join(VERSIONED)
-        + " FROM mrl WHERE superseded_at IS NULL AND substance = ANY(:s)"),
-        {"s": sorted({r["substance"] for r in rows})})}
+    current = {(m.substance, m.commodity, m.category): m for m in conn.execute(
+        select(_mrl.c.id, _mrl.c.substance, _mrl.c.commodity, _mrl.c.category,
+               *(_mrl.c[f] for f in VERSIONED))
+        .where(_mrl.c.superseded_at.is_(None),
+               _mrl.c.substance == any_(sorted({r["substance"] for r in rows}))))}
     new, replaced, unchanged = [], [], 0
     for r in rows:
         old = current.get((r["substance"], r["commodity"], r["category"]))
@@ -89,25 +91,28 @@ def store_mrl(conn: Connection, rows: list[dict[str, Any]], *, account: Account,
     conn.execute(text("UPDATE mrl SET superseded_at = now() WHERE id = ANY(:ids)"),
                  {"ids": replaced})
     columns = ("substance", "commodity", "category", *VERSIONED, "replaces")
-    ids = _insert(conn, "mrl", columns, new, on_conflict="",
-                  extra={"loaded_by": account.id, "file_name": filename or None}) if new else []
+    ids = insert_batch(conn, "mrl", columns, new, extra={
+        "loaded_by": account.id, "file_name": filename or None}) if new else []
     return {"file": filename, "rows": len(rows), "added": len(new) - len(replaced),
             "replaced": len(replaced), "unchanged": unchanged, "ids": ids}
 
 
 def list_mrl(conn: Connection, *, substance: str | None = None, history: bool = False,
              limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    where = ("(CAST(:s AS text) IS NULL OR m.substance = :s) "
-             + ("" if history else "AND m.superseded_at IS NULL"))
-    params = {"s": normalize_substance(substance) if substance else None}
-    total = conn.execute(text(f"SELECT count(*) FROM mrl m WHERE {where}"), params).scalar_one()
-    rows = conn.execute(text(f"""
-        SELECT m.id, m.substance, m.commodity, c.name_zh AS commodity_name, m.category,
-               m.limit_mg_kg, m.standard, m.clause, m.source_text, m.file_name, m.loaded_at,
-               m.replaces, m.superseded_at
-        FROM mrl m LEFT JOIN commodity c ON c.slug = m.commodity
-        WHERE {where} ORDER BY m.substance, m.commodity NULLS LAST, m.category, m.id
-        LIMIT :limit OFFSET :offset"""), {**params, "limit": limit, "offset": offset}).all()
+    m, c = _mrl.alias("m"), commodity.alias("c")
+    where = []
+    if substance:
+        where.append(m.c.substance == normalize_substance(substance))
+    if not history:
+        where.append(m.c.superseded_at.is_(None))
+    total = conn.execute(select(func.count()).select_from(m).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(m.c.id, m.c.substance, m.c.commodity, c.c.name_zh.label("commodity_name"),
+               m.c.category, m.c.limit_mg_kg, m.c.standard, m.c.clause, m.c.source_text,
+               m.c.file_name, m.c.loaded_at, m.c.replaces, m.c.superseded_at)
+        .select_from(m.outerjoin(c, c.c.slug == m.c.commodity)).where(*where)
+        .order_by(m.c.substance, m.c.commodity.nulls_last(), m.c.category, m.c.id)
+        .limit(limit).offset(offset)).all()
     return {"total": total, "items": [
         {**r._asdict(), "limit_mg_kg": float(r.limit_mg_kg),
          "category_label": CATEGORY_LABELS.get(r.category or ""),

@@ -24,12 +24,32 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnClause,
+    ColumnElement,
+    Connection,
+    Date,
+    FromClause,
+    Text,
+    case,
+    column,
+    func,
+    literal,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from georeg.accounts import Account, Role
-from georeg.activity import _check_batch, _insert, _record_error
+from georeg.activity import _check_batch, _record_error, insert_batch
 from georeg.credit.events import record_event
 from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
+from georeg.tables import account as _account
+from georeg.tables import commodity as commodity_table
+from georeg.tables import entity, township
+from georeg.tables import mrl as _mrl
 from georeg.testing.mrl import Analyte, judge, normalize_substance, sample_result
 from georeg.testing.vocab import (
     BASIS_LABELS,
@@ -201,12 +221,12 @@ def _validate(conn: Connection, rows: list[dict[str, Any]], errors: list[FieldEr
     def check(i: int, r: dict[str, Any], errs: list[FieldError]) -> None:
         if r["sampled_on"] is not None and r["sampled_on"] > today:
             errs.append(_record_error(i, "sampled_on", "in_future", "抽样日期不能晚于今天"))
-        unit, township = r["unit"], entity_township.get(r["entity_id"])
+        unit, home = r["unit"], entity_township.get(r["entity_id"])
         if unit is not None and not account.county_wide and unit != account.township_code:
             errs.append(_record_error(i, "unit", "out_of_scope",
                                       "乡镇账号只能登记本乡镇检测的结果"))
-        elif (unit not in (None, COUNTY_UNIT) and township is not None and unit != township
-              and account.may_write(township)):  # else the entity is out of scope already
+        elif (unit not in (None, COUNTY_UNIT) and home is not None and unit != home
+              and account.may_write(home)):  # else the entity is out of scope already
             errs.append(_record_error(i, "unit", "unit_mismatch",
                                       "乡镇检测单位只能检测本乡镇主体的样品"))
         if extra is not None:
@@ -251,9 +271,9 @@ def record_rapid_tests(conn: Connection, raw_rows: list[dict[str, Any]], *, acco
     _validate(conn, rows, errors, account, today, "快检结果", method_fits)
     columns = ("entity_id", "commodity", "sampled_on", "unit", "method", "parameter", "result",
                "sample_no", "plan_id", "target_no")
-    ids = _insert(conn, "rapid_test", columns, rows,
-                  on_conflict="ON CONFLICT ON CONSTRAINT rapid_test_sample_key DO NOTHING",
-                  extra={"recorded_by": account.id})
+    ids = insert_batch(conn, "rapid_test", columns, rows,
+                       conflict_constraint="rapid_test_sample_key",
+                       extra={"recorded_by": account.id})
     events = _rapid_test_credit(conn, ids, account)
     return {"created": len(ids), "ids": ids, "skipped_existing": len(rows) - len(ids),
             "failed": len(events), "credit_events": events}
@@ -322,13 +342,12 @@ def record_lab_results(conn: Connection, raw_rows: list[dict[str, Any]], *, acco
              "recorded_by": account.id}).scalar()
         if sample_id is None:
             continue
-        _insert(conn, "lab_analyte", ("sample_id", "substance", "detected", "value_mg_kg",
-                                      "lod_mg_kg", "judgement", "basis", "mrl_id",
-                                      "limit_mg_kg"),
-                [{"sample_id": sample_id, **a, "judgement": a["judgement"].judgement,
-                  "basis": a["judgement"].basis, "mrl_id": a["judgement"].mrl_id,
-                  "limit_mg_kg": a["judgement"].limit_mg_kg} for a in r["analytes"]],
-                on_conflict="")
+        insert_batch(conn, "lab_analyte", ("sample_id", "substance", "detected", "value_mg_kg",
+                                           "lod_mg_kg", "judgement", "basis", "mrl_id",
+                                           "limit_mg_kg"),
+                     [{"sample_id": sample_id, **a, "judgement": a["judgement"].judgement,
+                       "basis": a["judgement"].basis, "mrl_id": a["judgement"].mrl_id,
+                       "limit_mg_kg": a["judgement"].limit_mg_kg} for a in r["analytes"]])
         event = _lab_credit(conn, sample_id, r, account)
         if event is not None:
             events.append(event)
@@ -437,29 +456,80 @@ def _number(value: Decimal | None) -> float | None:
 
 # --- lists ------------------------------------------------------------------------------------
 
-_FILTER = """
-    (CAST(:year AS int) IS NULL OR x.sampled_on BETWEEN make_date(:year, 1, 1)
-                                                    AND make_date(:year, 12, 31))
-    AND (CAST(:unit AS text) IS NULL OR x.unit = :unit)
-    AND (CAST(:entity_id AS bigint) IS NULL OR x.entity_id = :entity_id)
-    AND (CAST(:commodity AS text) IS NULL OR x.commodity = :commodity)
-    AND (CAST(:result AS text) IS NULL OR x.result = :result)
-"""
+# sql/009_testing.sql, 014_lab_review.sql: the columns the lists read. Light tables: names, and
+# types where a filter binds a value (its cast as the column's); results pass through as the
+# driver reads them.
+_TYPED = {"id": BigInteger, "entity_id": BigInteger, "sampled_on": Date, "unit": Text,
+          "commodity": Text, "result": Text, "method": Text, "kind": Text}
+_RAPID_COLUMNS = ("id", "entity_id", "commodity", "sampled_on", "unit", "method", "parameter",
+                  "result", "sample_no", "credit_event_id", "plan_id", "target_no", "created_at")
+_LAB_COLUMNS = ("id", "entity_id", "commodity", "sampled_on", "unit", "kind", "lab", "report_no",
+                "sample_no", "result", "credit_event_id", "plan_id", "target_no", "created_at",
+                "reviewed_by", "reviewed_at", "review_note")
 
 
-def _listing(conn: Connection, table: str, select: str, where: str, params: dict[str, Any],
-             limit: int, offset: int) -> tuple[int, list[Any]]:
-    total = conn.execute(text(f"SELECT count(*) FROM {table} x WHERE {where}"),
-                         params).scalar_one()
-    rows = conn.execute(text(f"""
-        SELECT {select}, e.name AS entity_name, c.name_zh AS commodity_name,
-               coalesce(t.name, :county_label) AS unit_name
-        FROM {table} x JOIN entity e ON e.id = x.entity_id
-        JOIN commodity c ON c.slug = x.commodity
-        LEFT JOIN township t ON t.code = x.unit_township
-        WHERE {where} ORDER BY x.sampled_on DESC, x.id DESC LIMIT :limit OFFSET :offset"""),
-        {**params, "county_label": COUNTY_UNIT_LABEL, "limit": limit,
-         "offset": offset}).all()
+def _columns(*names: str) -> list[ColumnClause[Any]]:
+    return [column(name, _TYPED.get(name)) for name in names]
+
+
+_rapid_test = table("rapid_test", *_columns(*_RAPID_COLUMNS, "unit_township"))
+_lab_sample = table("lab_sample", *_columns(*_LAB_COLUMNS, "unit_township"))
+_lab_analyte = table("lab_analyte", *map(column, (
+    "id", "sample_id", "substance", "detected", "value_mg_kg", "lod_mg_kg", "judgement", "basis",
+    "mrl_id", "limit_mg_kg", "review_judgement", "review_basis", "review_limit_mg_kg")))
+
+
+def _json_object(**members: Any) -> ColumnElement[Any]:
+    """json_build_object of name/value pairs, the names as parameters."""
+    return func.json_build_object(*(v for k, e in members.items() for v in (literal(k), e)))
+
+
+def _lab_select(x: FromClause) -> list[ColumnElement[Any]]:
+    """A sample's columns, its reviewer's name and its analytes (JSON, in id order) with the
+    standard and clause of the limit used and the reviewer's decision, if any."""
+    a, m, r = _lab_analyte.alias("a"), _mrl.alias("m"), _account.alias("r")
+    decision = case((a.c.review_judgement.is_not(None), _json_object(
+        judgement=a.c.review_judgement, basis=a.c.review_basis,
+        limit_mg_kg=a.c.review_limit_mg_kg)))
+    analyte = _json_object(
+        substance=a.c.substance, detected=a.c.detected, value_mg_kg=a.c.value_mg_kg,
+        lod_mg_kg=a.c.lod_mg_kg, judgement=a.c.judgement, basis=a.c.basis, mrl_id=a.c.mrl_id,
+        limit_mg_kg=a.c.limit_mg_kg, standard=m.c.standard, clause=m.c.clause,
+        decision=decision)
+    return [*(x.c[name] for name in _LAB_COLUMNS),
+            select(r.c.display_name).where(r.c.id == x.c.reviewed_by)
+            .scalar_subquery().label("reviewed_by_name"),
+            select(func.json_agg(aggregate_order_by(analyte, a.c.id)))
+            .select_from(a.outerjoin(m, m.c.id == a.c.mrl_id)).where(a.c.sample_id == x.c.id)
+            .scalar_subquery().label("analytes")]
+
+
+def _filters(x: FromClause, *, year: int | None, unit: str | None, entity_id: int | None,
+             commodity: str | None, result: str | None) -> list[ColumnElement[bool]]:
+    """The lists' filters: only those given (None: any)."""
+    where = []
+    if year is not None:
+        where.append(x.c.sampled_on.between(func.make_date(year, 1, 1),
+                                            func.make_date(year, 12, 31)))
+    for name, value in (("unit", unit), ("entity_id", entity_id), ("commodity", commodity),
+                        ("result", result)):
+        if value is not None:
+            where.append(x.c[name] == value)
+    return where
+
+
+def _listing(conn: Connection, x: FromClause, columns: list[ColumnElement[Any]],
+             where: list[ColumnElement[bool]], limit: int, offset: int) -> tuple[int, list[Any]]:
+    """The count and one page, newest first, with entity, commodity and unit names."""
+    total = conn.execute(select(func.count()).select_from(x).where(*where)).scalar_one()
+    e, c, t = entity.alias("e"), commodity_table.alias("c"), township.alias("t")
+    rows = conn.execute(
+        select(*columns, e.c.name.label("entity_name"), c.c.name_zh.label("commodity_name"),
+               func.coalesce(t.c.name, COUNTY_UNIT_LABEL).label("unit_name"))
+        .select_from(x.join(e, e.c.id == x.c.entity_id).join(c, c.c.slug == x.c.commodity)
+                     .outerjoin(t, t.c.code == x.c.unit_township))
+        .where(*where).order_by(x.c.sampled_on.desc(), x.c.id.desc())
+        .limit(limit).offset(offset)).all()
     return total, rows
 
 
@@ -467,34 +537,16 @@ def list_rapid_tests(conn: Connection, *, year: int | None = None, unit: str | N
                      method: str | None = None, result: str | None = None,
                      entity_id: int | None = None, commodity: str | None = None,
                      limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    params = {"year": year, "unit": unit, "method": method, "result": result,
-              "entity_id": entity_id, "commodity": commodity}
-    where = _FILTER + " AND (CAST(:method AS text) IS NULL OR x.method = :method)"
-    total, rows = _listing(conn, "rapid_test", """
-        x.id, x.entity_id, x.commodity, x.sampled_on, x.unit, x.method, x.parameter, x.result,
-        x.sample_no, x.credit_event_id, x.plan_id, x.target_no, x.created_at""",
-        where, params, limit, offset)
+    x = _rapid_test.alias("x")
+    where = _filters(x, year=year, unit=unit, entity_id=entity_id, commodity=commodity,
+                     result=result)
+    if method is not None:
+        where.append(x.c.method == method)
+    total, rows = _listing(conn, x, [x.c[name] for name in _RAPID_COLUMNS], where, limit,
+                           offset)
     return {"total": total, "items": [
         {**r._asdict(), "method_label": METHOD_LABELS[r.method],
          "result_label": RESULT_LABELS[r.result]} for r in rows]}
-
-
-_LAB_SELECT = """
-    x.id, x.entity_id, x.commodity, x.sampled_on, x.unit, x.kind, x.lab, x.report_no,
-    x.sample_no, x.result, x.credit_event_id, x.plan_id, x.target_no, x.created_at,
-    x.reviewed_by, x.reviewed_at, x.review_note,
-    (SELECT r.display_name FROM account r WHERE r.id = x.reviewed_by) AS reviewed_by_name,
-    (SELECT json_agg(json_build_object(
-                'substance', a.substance, 'detected', a.detected,
-                'value_mg_kg', a.value_mg_kg, 'lod_mg_kg', a.lod_mg_kg,
-                'judgement', a.judgement, 'basis', a.basis, 'mrl_id', a.mrl_id,
-                'limit_mg_kg', a.limit_mg_kg, 'standard', m.standard, 'clause', m.clause,
-                'decision', CASE WHEN a.review_judgement IS NOT NULL THEN json_build_object(
-                    'judgement', a.review_judgement, 'basis', a.review_basis,
-                    'limit_mg_kg', a.review_limit_mg_kg) END)
-            ORDER BY a.id)
-     FROM lab_analyte a LEFT JOIN mrl m ON m.id = a.mrl_id
-     WHERE a.sample_id = x.id) AS analytes"""
 
 
 def _lab_item(r: Any) -> dict[str, Any]:
@@ -523,16 +575,19 @@ def list_lab_results(conn: Connection, *, year: int | None = None, unit: str | N
                      kind: str | None = None, result: str | None = None,
                      entity_id: int | None = None, commodity: str | None = None,
                      limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    params = {"year": year, "unit": unit, "kind": kind, "result": result,
-              "entity_id": entity_id, "commodity": commodity}
-    where = _FILTER + " AND (CAST(:kind AS text) IS NULL OR x.kind = :kind)"
-    total, rows = _listing(conn, "lab_sample", _LAB_SELECT, where, params, limit, offset)
+    x = _lab_sample.alias("x")
+    where = _filters(x, year=year, unit=unit, entity_id=entity_id, commodity=commodity,
+                     result=result)
+    if kind is not None:
+        where.append(x.c.kind == kind)
+    total, rows = _listing(conn, x, _lab_select(x), where, limit, offset)
     return {"total": total, "items": [_lab_item(r) for r in rows]}
 
 
 def get_lab_result(conn: Connection, sample_id: int) -> dict[str, Any]:
     """One sample, as list_lab_results gives it."""
-    _, rows = _listing(conn, "lab_sample", _LAB_SELECT, "x.id = :id", {"id": sample_id}, 1, 0)
+    x = _lab_sample.alias("x")
+    _, rows = _listing(conn, x, _lab_select(x), [x.c.id == sample_id], 1, 0)
     if not rows:
         raise NotFound("定量检测样品不存在",
                        [FieldError("sample_id", "not_found", "定量检测样品不存在")])

@@ -22,16 +22,13 @@ from georeg.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFoun
 from georeg.testing.mrl import Judgement, normalize_substance
 from georeg.testing.results import _lab_credit, _standing, get_lab_result
 from georeg.testing.vocab import JUDGEMENT_LABELS, RESULT_LABELS
+from georeg.validation import invalid
 
 SETTLING_ROLES = frozenset({Role.county_supervisor, Role.admin})
 BODY_FIELDS = ("decisions", "note")
 DECISION_FIELDS = ("substance", "judgement", "basis", "limit_mg_kg")
 MAX_TEXT = 1000
 _JUDGEMENTS = {"pass": "pass", "fail": "fail", "合格": "pass", "不合格": "fail"}
-
-
-def _invalid(field: str, code: str, message: str) -> InvalidInput:
-    return InvalidInput(message, [FieldError(field, code, message)])
 
 
 def _text(value: Any, field: str, label: str, errors: list[FieldError], *,
@@ -188,7 +185,7 @@ def settle_review_request(conn: Connection, sample_id: int, body: Any, *,
     """settle_review from an API body {"decisions": [...], "note": "..."}."""
     check_may_settle(account)  # before reading what was sent
     if not isinstance(body, dict):
-        raise _invalid("body", "not_an_object", "请求内容应为对象")
+        raise invalid("body", "not_an_object", "请求内容应为对象")
     unknown = [FieldError(k, "not_allowed", f"不认识的字段 {k}") for k in body
                if k not in BODY_FIELDS]
     if unknown:
