@@ -195,8 +195,7 @@ def explain(target: Engine | str, *, commodity: str = "cowpea", share: float = 0
                                 {"a": json.dumps(polygon)}).scalar_one()
             params = frame_params(area_ewkb=ewkb, commodities=[commodity], srid=4548,
                                   today=TODAY, exclude_days=30, with_credit=True)
-            lines = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) "
-                                      + frame_sql(with_credit=True, exclude=True)),
+            lines = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + frame_sql()),
                                  params).scalars().all()
     finally:
         engine.dispose()

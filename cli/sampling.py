@@ -100,7 +100,7 @@ def _sample_frame(frame_file: str, *, n: int, method: str, seed: int,
         srs_balance_mean,
     )
     from georeg.sampling.balance import default_reps
-    from georeg.sampling.frame import FrameError, read_frame, write_selection_csv
+    from importers.frame_files import FrameError, read_frame, write_selection_csv
 
     try:
         frame = read_frame(Path(frame_file).read_bytes(), stratum_column=stratum_column,

@@ -558,9 +558,9 @@ def test_bad_requests_are_refused_and_nothing_is_saved(
 def test_validity_reasons_name_the_place(engine: Engine) -> None:
     import shapely
 
-    from georeg.sampling.area import validity_reason
-    reason = validity_reason(shapely.from_geojson(json.dumps(BOWTIE)))
-    assert reason.startswith("边界自相交（位置 118.05")
+    from georeg.geometry import invalid_reason  # the owner of GEOS reasons in zh-CN
+    reason = invalid_reason(shapely.from_geojson(json.dumps(BOWTIE)))
+    assert reason.startswith("自相交，位置约 118.05")
 
 
 # --- exports ---------------------------------------------------------------------------------

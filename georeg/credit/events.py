@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import BigInteger, Connection, column, select, table, text
 
 from georeg.accounts import Account, Role
 from georeg.credit.listing import refresh_key_supervision
@@ -25,11 +25,15 @@ from georeg.credit.vocab import (
     STATUS_LABELS,
 )
 from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
+from georeg.validation import invalid
 
 # County-wide roles that record credit events; township supervisors do so in their township.
 RECORDING_ROLES = frozenset({Role.credit_clerk, Role.county_supervisor, Role.admin})
 TEXT_FIELDS = ("issuing_unit", "document_no", "summary", "evidence_ref")
 EVENT_FIELDS = ("kind", "occurred_on", "outcome", *TEXT_FIELDS)
+# The columns a correction copies from the event it corrects (sql/008_credit.sql).
+_event = table("credit_event", column("id", BigInteger), column("entity_id", BigInteger),
+               *(column(f) for f in EVENT_FIELDS))
 
 
 def may_record(account: Account, township_code: str) -> bool:
@@ -42,10 +46,6 @@ def check_may_record(account: Account) -> None:
     """Refuse roles that record no events anywhere (before reading what they sent)."""
     if account.role not in RECORDING_ROLES and account.role != Role.township_supervisor:
         raise Forbidden("本账号无权登记信用事件")
-
-
-def _invalid(field: str, code: str, message: str) -> InvalidInput:
-    return InvalidInput(message, [FieldError(field, code, message)])
 
 
 def check_fields(kind: str | None, outcome: str | None, summary: str | None) -> list[FieldError]:
@@ -123,15 +123,15 @@ def correct_event(conn: Connection, *, entity_id: int, corrects: int, action: st
     """Append a correction of event `corrects` (of the same entity): `amend` with `changes`
     (fields not given keep the corrected event's values) or `void`; returns the new id."""
     if action not in ("amend", "void"):
-        raise _invalid("action", "invalid_action", "更正方式应为 amend（更正）或 void（作废）")
+        raise invalid("action", "invalid_action", "更正方式应为 amend（更正）或 void（作废）")
     if not (reason or "").strip():
-        raise _invalid("reason", "required", "更正或作废须注明原因")
-    target = conn.execute(text(f"SELECT entity_id, {', '.join(EVENT_FIELDS)} "
-                               "FROM credit_event WHERE id = :id"), {"id": corrects}).first()
+        raise invalid("reason", "required", "更正或作废须注明原因")
+    target = conn.execute(select(_event.c.entity_id, *(_event.c[f] for f in EVENT_FIELDS))
+                          .where(_event.c.id == corrects)).first()
     if target is None:
-        raise _invalid("corrects", "unknown_event", "要更正的信用事件不存在")
+        raise invalid("corrects", "unknown_event", "要更正的信用事件不存在")
     if target.entity_id != entity_id:
-        raise _invalid("corrects", "other_entity", "要更正的信用事件属于其他主体")
+        raise invalid("corrects", "other_entity", "要更正的信用事件属于其他主体")
     row = {f: getattr(target, f) for f in EVENT_FIELDS}
     if action == "amend":
         row.update({k: _clean(v) for k, v in (changes or {}).items() if k in EVENT_FIELDS})
@@ -141,7 +141,7 @@ def correct_event(conn: Connection, *, entity_id: int, corrects: int, action: st
         if errors:
             raise InvalidInput("提交的数据有误", errors)
     elif changes:
-        raise _invalid("action", "void_with_changes", "作废时不能同时修改内容；请用 amend")
+        raise invalid("action", "void_with_changes", "作废时不能同时修改内容；请用 amend")
     new_id = conn.execute(_INSERT, {**row, "entity_id": entity_id, "action": action,
                                     "corrects": corrects, "reason": reason.strip(),
                                     "recorded_by": recorded_by}).scalar_one()

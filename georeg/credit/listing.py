@@ -18,64 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from georeg.accounts import Account, Role
-from georeg.credit.rating import (
-    DEFAULT_RULES,
-    ENTITY_FILTER,
-    NEWEST,
-    SCORE,
-    RatingRules,
-    counted_cte,
-    months_before,
-    rule_params,
-)
+from georeg.credit.rating import DEFAULT_RULES, RatingRules, months_before, rule_params
 from georeg.credit.vocab import REASON_LABELS, SOURCE_LABELS
+from georeg.database import sql_statement
 from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
 from georeg.registry import KIND_LABELS, Kind
 
 LISTING_ROLES = frozenset({Role.county_supervisor, Role.admin, Role.credit_clerk})
-
-# `due`: the (entity, reason) pairs the rules call for, with a line saying why.
-_DUE = """
-WITH {counted},
-recent AS (
-    SELECT DISTINCT ON (ce.entity_id, ce.kind) ce.entity_id, ce.kind, ce.root_id, ce.occurred_on
-    FROM credit_event ce
-    WHERE {entity_filter} ce.action <> 'void' AND ce.occurred_on <= :day
-      AND ce.occurred_on > :listing_since
-      AND ((ce.kind = 'sampling' AND ce.outcome = 'fail') OR ce.kind = 'penalty')
-      AND {newest}
-    ORDER BY ce.entity_id, ce.kind, ce.occurred_on DESC, ce.root_id DESC),
-scored AS (
-    SELECT k.entity_id, {score} AS score FROM counted k GROUP BY k.entity_id),
-due AS (
-    SELECT entity_id,
-           CASE kind WHEN 'sampling' THEN 'sampling_failed' ELSE 'penalty' END AS reason_code,
-           format('信用事件 #%s（%s）', root_id, occurred_on) AS detail
-    FROM recent
-    UNION ALL
-    SELECT entity_id, 'grade_d', format('%s 信用分 %s', CAST(:day AS date), round(score, 1))
-    FROM scored WHERE score < :lowest_threshold)
-"""
-
-# EXCEPT and ON CONFLICT rather than NOT EXISTS: right after a big refresh the planner thinks
-# the listing table is empty and would compare every listing with every due pair.
-_REFRESH = """
-, closed AS (
-    UPDATE key_supervision_listing l SET delisted_on = greatest(CAST(:day AS date), l.listed_on)
-    FROM (SELECT o.entity_id, o.reason_code FROM key_supervision_listing o
-          WHERE o.source = 'rule' AND o.delisted_on IS NULL {listing_filter}
-          EXCEPT SELECT entity_id, reason_code FROM due) gone
-    WHERE l.entity_id = gone.entity_id AND l.reason_code = gone.reason_code
-      AND l.delisted_on IS NULL
-    RETURNING l.id),
-opened AS (
-    INSERT INTO key_supervision_listing (entity_id, source, reason_code, detail, listed_on)
-    SELECT d.entity_id, 'rule', d.reason_code, d.detail, :day FROM due d
-    -- already open (or opened meanwhile by a concurrent refresh): nothing to do
-    ON CONFLICT (entity_id, reason_code) WHERE delisted_on IS NULL DO NOTHING
-    RETURNING id)
-SELECT (SELECT count(*) FROM opened) AS opened, (SELECT count(*) FROM closed) AS closed
-"""
+_PACKAGE = "georeg.credit"  # refresh_listings.sql beside this module
 
 
 def refresh_key_supervision(conn: Connection, today: date, *,
@@ -84,17 +34,11 @@ def refresh_key_supervision(conn: Connection, today: date, *,
     """Bring rule-based listings in line with the events as of `today`, set-based, for the
     whole registry or some entities; entity.key_supervision follows (a trigger). Returns
     (opened, closed)."""
-    filtered = entity_ids is not None
-    sql = (_DUE.format(counted=counted_cte(filtered=filtered), newest=NEWEST, score=SCORE,
-                       entity_filter=ENTITY_FILTER if filtered else "")
-           + _REFRESH.format(listing_filter="AND o.entity_id = ANY(CAST(:entity_ids AS bigint[]))"
-                             if filtered else ""))
     params = {**rule_params(rules, today), "base": rules.base, "floor": rules.floor,
               "ceiling": rules.ceiling, "lowest_threshold": rules.lowest_threshold,
-              "listing_since": months_before(today, rules.listing_months)}
-    if filtered:
-        params["entity_ids"] = list(entity_ids or [])
-    row = conn.execute(text(sql), params).one()
+              "listing_since": months_before(today, rules.listing_months),
+              "entity_ids": None if entity_ids is None else list(entity_ids)}
+    row = conn.execute(sql_statement(_PACKAGE, "refresh_listings.sql"), params).one()
     return row.opened, row.closed
 
 

@@ -11,20 +11,29 @@ import unicodedata
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
 from georeg.credit.rating import DEFAULT_RULES, GRADE_LABELS, RatingRules, grades_for
+from georeg.database import sql_statement
 from georeg.errors import FieldError, InvalidInput
 from georeg.ids import IdentifierError, normalize_phone, normalize_resident_id, normalize_uscc
 from georeg.pii import PiiCipher
 from georeg.registry import KIND_LABELS, Kind
+from georeg.tables import entity, township
 
 SEARCH_LIMIT = 20
 CANDIDATES = 500
 
-_COLUMNS = """e.id, e.kind, e.name, e.uscc, e.resident_id_masked, e.phone_masked,
-       e.township_code, t.name AS township_name, e.key_supervision"""
-_SELECT = f"SELECT {_COLUMNS} FROM entity e JOIN township t ON t.code = e.township_code"
+_PACKAGE = "georeg.credit"  # search_by_name.sql beside this module
+
+# An exact lookup's rows; search_by_name.sql returns the same columns.
+_FOUND = select(
+    entity.c.id, entity.c.kind, entity.c.name, entity.c.uscc, entity.c.resident_id_masked,
+    entity.c.phone_masked, entity.c.township_code, township.c.name.label("township_name"),
+    entity.c.key_supervision,
+).join_from(entity, township, township.c.code == entity.c.township_code)
+# The keyed hash of each personal number (georeg.pii), the column it is looked up in.
+_HASH_COLUMNS = {"resident_id": entity.c.resident_id_hash, "phone": entity.c.phone_hash}
 
 # A query of letters and digits only is a code, not a Chinese name.
 _CODE_LIKE = re.compile(r"[0-9A-Za-z]+")
@@ -80,30 +89,18 @@ def search(conn: Connection, q: str, *, today: date,
                 msg = "身份证号和电话号码请通过 POST /api/v1/credit/search 在请求体中查询"
                 raise InvalidInput(msg, [FieldError("q", "personal_number_in_url", msg)]) from e
             raise InvalidInput(e.message, [FieldError("q", e.code, e.message)]) from e
-        rows = conn.execute(text(f"{_SELECT} WHERE e.uscc = :u"), {"u": uscc}).all()
+        rows = conn.execute(_FOUND.where(entity.c.uscc == uscc)).all()
         return {"by": "uscc", "results": _with_grades(conn, rows, today, rules)}
     if len(query) < 2:
         msg = "按名称查找请至少输入两个字"
         raise InvalidInput(msg, [FieldError("q", "too_short", msg)])
-    # Two characters: the bigram index (sql/008_credit.sql); longer: the trigram index.
-    bigram = "AND name_bigrams(e.name) @> ARRAY[lower(:q)]" if len(query) == 2 else ""
     # A prepared statement's generic plan cannot tell whether the index suits the pattern and
     # reads every entity (~0.2 s a million); plan each search for its own pattern.
     conn.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
-    # Only the first CANDIDATES matches (plus an exact match) are ranked: a broad query such
-    # as 茶业 matches a fifth of a province, and ranking all of it takes seconds.
-    rows = conn.execute(text(f"""
-        WITH candidates AS (
-            (SELECT e.id FROM entity e WHERE e.name ILIKE :pattern {bigram} LIMIT :candidates)
-            UNION
-            (SELECT e.id FROM entity e WHERE e.name = :q LIMIT :limit))
-        SELECT {_COLUMNS}, (SELECT count(*) FROM candidates) AS matched
-        FROM candidates c JOIN entity e ON e.id = c.id JOIN township t ON t.code = e.township_code
-        ORDER BY e.name = :q DESC, e.name ILIKE :prefix DESC, similarity(e.name, :q) DESC,
-                 length(e.name), e.id
-        LIMIT :limit"""), {"q": query, "pattern": f"%{_escape_like(query)}%",
-                           "prefix": f"{_escape_like(query)}%", "limit": SEARCH_LIMIT,
-                           "candidates": CANDIDATES + 1}).all()
+    rows = conn.execute(sql_statement(_PACKAGE, "search_by_name.sql"), {
+        "q": query, "bigram": query if len(query) == 2 else None,
+        "pattern": f"%{_escape_like(query)}%", "prefix": f"{_escape_like(query)}%",
+        "limit": SEARCH_LIMIT, "candidates": CANDIDATES + 1}).all()
     # More candidates than ranked: the client should ask for a longer name.
     more = bool(rows) and rows[0].matched > CANDIDATES
     return {"by": "name", "results": _with_grades(conn, rows, today, rules),
@@ -125,7 +122,7 @@ def search_personal(conn: Connection, *, cipher: PiiCipher, today: date,
                   else normalize_phone(value or ""))
     except IdentifierError as e:
         raise InvalidInput(e.message, [FieldError(field, e.code, e.message)]) from e
-    column = "resident_id_hash" if field == "resident_id" else "phone_hash"
-    rows = conn.execute(text(f"{_SELECT} WHERE e.{column} = :h ORDER BY e.id LIMIT :limit"),
-                        {"h": cipher.lookup_hash(field, normal), "limit": SEARCH_LIMIT}).all()
+    found = (_FOUND.where(_HASH_COLUMNS[field] == cipher.lookup_hash(field, normal))
+             .order_by(entity.c.id).limit(SEARCH_LIMIT))
+    rows = conn.execute(found).all()
     return {"by": field, "results": _with_grades(conn, rows, today, rules)}

@@ -12,10 +12,10 @@ How a grade is computed (as of a day D):
 5. The sum, clamped to [floor, ceiling], gives the grade by `grades` (the first threshold the
    score reaches), else `lowest_grade`.
 
-The same SQL serves one entity (with the events that moved the grade), many at once (the
-key-supervision refresh) and the stored standing of every entity (georeg.credit.standing,
-read by sampling frames), so all of them always agree. The rules are a plain dataclass: a county
-with other rules passes its own `RatingRules`.
+The same SQL, inlinable functions of sql/016_credit_functions.sql, serves one entity (with the
+events that moved the grade), many at once (the key-supervision refresh) and the stored standing
+of every entity (georeg.credit.standing, read by sampling frames), so all of them always agree.
+The rules are a plain dataclass: a county with other rules passes its own `RatingRules`.
 """
 
 from __future__ import annotations
@@ -146,54 +146,36 @@ class Rating:
                       for m in self.moves]}
 
 
-# A row counts when it is the newest of its chain (no later correction: only corrections
-# supersede, so the probe reads the small partial index credit_event_corrections), is not a
-# void, lies in the window and scores. Filtering the newest row by its own date is exact: it
-# carries the chain's corrected date. `{entity_filter}` is one of two fixed strings, never
-# values.
-NEWEST = """NOT EXISTS (
-    SELECT 1 FROM credit_event later
-    WHERE later.root_id = ce.root_id AND later.id > ce.id AND later.action <> 'record')"""
-_COUNTED = """
-counted AS (
-    SELECT ce.root_id, ce.id, ce.entity_id, ce.kind, ce.outcome, ce.occurred_on, r.points,
-           CASE WHEN ce.occurred_on > :full_since THEN 1.0
-                ELSE CAST(:older_weight AS numeric) END AS weight
-    FROM credit_event ce
-    JOIN unnest(CAST(:rule_kinds AS text[]), CAST(:rule_outcomes AS text[]),
-                CAST(:rule_points AS integer[])) AS r(kind, outcome, points)
-      ON r.kind = ce.kind AND r.outcome IS NOT DISTINCT FROM ce.outcome
-    WHERE {entity_filter} ce.action <> 'void' AND ce.occurred_on <= :day
-      AND ce.occurred_on > :window_since AND r.points <> 0
-      AND {newest})
-"""
-ENTITY_FILTER = "ce.entity_id = ANY(CAST(:entity_ids AS bigint[])) AND"
-
-
-def counted_cte(*, filtered: bool) -> str:
-    return _COUNTED.format(entity_filter=ENTITY_FILTER if filtered else "", newest=NEWEST)
-
-
 # Failed samplings this recent weigh an entity's risk in a sampling plan.
 FAILED_RECENT_MONTHS = 12
 
-# An entity's standing from its `counted` rows k, aggregated (one entity, or GROUP BY): the
-# clamped score (base without rows) and its failed samplings in the last FAILED_RECENT_MONTHS,
-# counted from the same rows, which hold a failure as long as it scores. Parameters from
-# standing_params. The one definition of the stored standing and of a frame's fallback.
-SCORE = "least(greatest(:base + coalesce(sum(k.points * k.weight), 0), :floor), :ceiling)"
-STANDING_COLUMNS = f"""
-    {SCORE} AS score,
-    count(k.id) FILTER (WHERE k.kind = 'sampling' AND k.outcome = 'fail'
-                          AND k.occurred_on > :failed_since) AS failed"""
+# Which events count and what they are worth is SQL shared by every reader of a grade
+# (sql/016_credit_functions.sql: credit_counted, credit_score, credit_recent_failure,
+# credit_grade), with the parameters of rule_params and standing_params. One entity's moves:
+_MOVES = text("""
+SELECT * FROM credit_counted(CAST(:entity_ids AS bigint[]), CAST(:day AS date),
+                             CAST(:window_since AS date), CAST(:full_since AS date),
+                             CAST(:older_weight AS numeric), CAST(:rule_kinds AS text[]),
+                             CAST(:rule_outcomes AS text[]), CAST(:rule_points AS integer[]))
+ORDER BY occurred_on DESC, root_id DESC""")
+_TOTALS = text("""
+SELECT entity_id, sum(points * weight) AS total
+FROM credit_counted(CAST(:entity_ids AS bigint[]), CAST(:day AS date),
+                    CAST(:window_since AS date), CAST(:full_since AS date),
+                    CAST(:older_weight AS numeric), CAST(:rule_kinds AS text[]),
+                    CAST(:rule_outcomes AS text[]), CAST(:rule_points AS integer[]))
+GROUP BY entity_id""")
 
 
-def grade_case(score: str, rules: RatingRules) -> str:
-    """SQL for RatingRules.grade_of of the expression `score` (parameters grade_name_i,
-    grade_min_i from standing_params)."""
-    whens = " ".join(f"WHEN {score} >= :grade_min_{i} THEN :grade_name_{i}"
-                     for i in range(len(rules.grades)))
-    return f"CASE {whens} ELSE :lowest_grade END"
+def grade_bounds(rules: RatingRules) -> tuple[list[int], list[str]]:
+    """RatingRules.grade_of as sql credit_grade's arguments: the thresholds that can decide
+    (each lower than every one before it), ascending, and the lowest grade then theirs."""
+    kept: list[tuple[int, str]] = []
+    for grade, threshold in rules.grades:
+        if not kept or threshold < kept[-1][0]:
+            kept.append((threshold, grade))
+    kept.reverse()
+    return [t for t, _ in kept], [rules.lowest_grade, *(g for _, g in kept)]
 
 
 def rules_key(rules: RatingRules) -> str:
@@ -207,14 +189,12 @@ def rules_key(rules: RatingRules) -> str:
 
 
 def standing_params(rules: RatingRules, day: date) -> dict[str, Any]:
-    """rule_params plus what STANDING_COLUMNS and grade_case need."""
-    params = {**rule_params(rules, day), "base": rules.base, "floor": rules.floor,
-              "ceiling": rules.ceiling, "lowest_grade": rules.lowest_grade,
-              "failed_since": months_before(day, FAILED_RECENT_MONTHS),
-              "rules_key": rules_key(rules)}
-    for i, (grade, threshold) in enumerate(rules.grades):
-        params[f"grade_name_{i}"], params[f"grade_min_{i}"] = grade, threshold
-    return params
+    """rule_params plus what a standing needs: the score's bounds (credit_score), the recent
+    failures' start (credit_recent_failure), the grades (credit_grade) and the rules key."""
+    mins, names = grade_bounds(rules)
+    return {**rule_params(rules, day), "base": rules.base, "floor": rules.floor,
+            "ceiling": rules.ceiling, "failed_since": months_before(day, FAILED_RECENT_MONTHS),
+            "grade_mins": mins, "grade_names": names, "rules_key": rules_key(rules)}
 
 
 def rule_params(rules: RatingRules, day: date) -> dict[str, Any]:
@@ -229,10 +209,7 @@ def rule_params(rules: RatingRules, day: date) -> dict[str, Any]:
 def grade_as_of(conn: Connection, entity_id: int, day: date,
                 rules: RatingRules = DEFAULT_RULES) -> Rating:
     """Score and grade of one entity as of `day`, with the events that moved it."""
-    rows = conn.execute(text(
-        f"WITH {counted_cte(filtered=True)} SELECT * FROM counted "
-        "ORDER BY occurred_on DESC, root_id DESC"),
-        {**rule_params(rules, day), "entity_ids": [entity_id]}).all()
+    rows = conn.execute(_MOVES, {**rule_params(rules, day), "entity_ids": [entity_id]}).all()
     moves = tuple(Move(r.root_id, r.id, r.kind, r.outcome, r.occurred_on, r.points,
                        Decimal(r.weight)) for r in rows)
     score = rules.clamp(rules.base + sum((m.effect for m in moves), Decimal(0)))
@@ -242,10 +219,8 @@ def grade_as_of(conn: Connection, entity_id: int, day: date,
 def grades_for(conn: Connection, entity_ids: Sequence[int], day: date,
                rules: RatingRules = DEFAULT_RULES) -> dict[int, tuple[Decimal, str]]:
     """(score, grade) of several entities in one query; an entity without events has base."""
-    rows = conn.execute(text(
-        f"WITH {counted_cte(filtered=True)} SELECT entity_id, sum(points * weight) AS total "
-        "FROM counted GROUP BY entity_id"),
-        {**rule_params(rules, day), "entity_ids": list(entity_ids)}).all()
+    rows = conn.execute(_TOTALS, {**rule_params(rules, day),
+                                  "entity_ids": list(entity_ids)}).all()
     totals = {r.entity_id: Decimal(r.total) for r in rows}
     out = {}
     for eid in entity_ids:

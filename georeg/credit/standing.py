@@ -2,8 +2,9 @@
 of the last 12 months of each entity with a credit record, as of one day and one rule set.
 
 It exists for speed: a sampling frame reads one narrow row per entity instead of the entity's
-events. The figures come from the rating's own SQL (rating.counted_cte, STANDING_COLUMNS), so a
-standing equals grade_as_of for its day and rules. Refreshed
+events. The figures come from the rating's own SQL (the credit_* functions of
+sql/016_credit_functions.sql, in refresh_standings.sql), so a standing equals grade_as_of for its
+day and rules. Refreshed
 
 - for one entity by every event written through georeg.credit (events._after_change, the bulk
   import), in the writer's transaction, as of georeg_today();
@@ -21,39 +22,10 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
-from georeg.credit.rating import (
-    DEFAULT_RULES,
-    STANDING_COLUMNS,
-    RatingRules,
-    counted_cte,
-    grade_case,
-    standing_params,
-)
+from georeg.credit.rating import DEFAULT_RULES, RatingRules, standing_params
+from georeg.database import sql_statement
 
-# `subject`: the entities recomputed, only those with events (the others lose their row).
-_REFRESH = """
-WITH {counted},
-subject AS (
-    SELECT DISTINCT ce.entity_id FROM credit_event ce {subject_filter}),
-fresh AS (
-    SELECT s.entity_id, {columns}
-    FROM subject s LEFT JOIN counted k ON k.entity_id = s.entity_id
-    GROUP BY s.entity_id),
-written AS (
-    INSERT INTO credit_standing AS c (entity_id, as_of, rules, score, grade, failed_recent)
-    SELECT f.entity_id, :day, :rules_key, f.score, {grade}, f.failed
-    FROM fresh f ORDER BY f.entity_id
-    ON CONFLICT (entity_id) DO UPDATE
-        SET as_of = excluded.as_of, rules = excluded.rules, score = excluded.score,
-            grade = excluded.grade, failed_recent = excluded.failed_recent
-    RETURNING 1),
-dropped AS (
-    DELETE FROM credit_standing c
-    WHERE {drop_filter} NOT EXISTS (SELECT 1 FROM credit_event e WHERE e.entity_id = c.entity_id)
-    RETURNING 1)
-SELECT (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM dropped) AS dropped
-"""
-_SOME = "ce.entity_id = ANY(CAST(:entity_ids AS bigint[]))"
+_PACKAGE = "georeg.credit"  # refresh_standings.sql beside this module
 
 
 def refresh_standings(conn: Connection, day: date, *, entity_ids: Sequence[int] | None = None,
@@ -67,15 +39,9 @@ def refresh_standings(conn: Connection, day: date, *, entity_ids: Sequence[int] 
     filtered = entity_ids is not None
     if not filtered:
         conn.execute(text("LOCK TABLE credit_event IN SHARE MODE"))
-    sql = _REFRESH.format(
-        counted=counted_cte(filtered=filtered), columns=STANDING_COLUMNS,
-        grade=grade_case("f.score", rules),
-        subject_filter=f"WHERE {_SOME}" if filtered else "",
-        drop_filter="c.entity_id = ANY(CAST(:entity_ids AS bigint[])) AND" if filtered else "")
-    params = standing_params(rules, day)
-    if filtered:
-        params["entity_ids"] = sorted(set(entity_ids or []))
-    return conn.execute(text(sql), params).one().written
+    params = {**standing_params(rules, day),
+              "entity_ids": sorted(set(entity_ids or [])) if filtered else None}
+    return conn.execute(sql_statement(_PACKAGE, "refresh_standings.sql"), params).one().written
 
 
 def refresh_stale_standings(conn: Connection, day: date, *,

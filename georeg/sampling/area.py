@@ -2,15 +2,15 @@
 
 Drawn parts arrive in the request's coordinate system and are converted to WGS 84 here
 (GCJ-02 and BD-09 with georeg.coords' accurate inverses); each is checked with GEOS and a
-broken one is refused with its index and a zh-CN reason. Grids and townships are looked up by
-id and code; circles are buffers on the geography (true metres). PostGIS then unions every
-part in one statement. A township account's area is clipped to its township.
+broken one is refused with its index and a zh-CN reason (georeg.geometry's wording). Grids
+and townships are looked up by id and code; circles are buffers on the geography (true
+metres). PostGIS then unions every part in one statement (area_union.sql). A township
+account's area is clipped to its township.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,28 +18,16 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely.geometry import shape
-from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
 from georeg.crs import to_wgs84
+from georeg.database import sql_statement
 from georeg.errors import FieldError, Forbidden, InvalidInput
+from georeg.geometry import invalid_reason
+from georeg.validation import invalid
 
 MAX_RADIUS_M = 100_000.0
 MAX_VERTICES = 100_000
-
-# GEOS validity reasons (shapely.explain_validity) -> zh-CN.
-_REASONS = {
-    "Self-intersection": "边界自相交",
-    "Ring Self-intersection": "边界环自相交",
-    "Too few points": "点数太少，不能构成多边形",
-    "Invalid Coordinate": "坐标无效",
-    "Hole lies outside shell": "内环（洞）位于外环之外",
-    "Interior is disconnected": "多边形内部不连通",
-    "Nested holes": "内环相互嵌套",
-    "Nested shells": "多个外环相互嵌套",
-    "Duplicate Rings": "存在重复的环",
-    "Ring is not closed": "环未闭合",
-}
 
 
 @dataclass(frozen=True)
@@ -58,47 +46,31 @@ class PlanArea:
     clipped: bool  # the drawn union reached beyond that township
 
 
-def _invalid(field: str, code: str, message: str) -> InvalidInput:
-    return InvalidInput(message, [FieldError(field, code, message)])
-
-
-def validity_reason(geom: shapely.Geometry) -> str:
-    """GEOS's reason why `geom` is invalid, in Chinese, with the place it names."""
-    reason = explain_validity(geom)
-    m = re.match(r"([^\[]+)\[([-0-9.e+]+) ([-0-9.e+]+)\]", reason)
-    head = m.group(1).strip() if m else reason
-    text_zh = _REASONS.get(head, "几何图形无效")
-    if m:
-        text_zh += f"（位置 {float(m.group(2)):.6f}, {float(m.group(3)):.6f}）"
-    return text_zh
-
-
 def _polygon(raw: Any, field: str, crs: str) -> shapely.Geometry:
     """One drawn part, checked in the coordinates as sent, returned in WGS 84."""
     if not isinstance(raw, dict) or raw.get("type") not in ("Polygon", "MultiPolygon"):
-        raise _invalid(field, "geometry_type", "范围只能是 GeoJSON Polygon 或 MultiPolygon")
+        raise invalid(field, "geometry_type", "范围只能是 GeoJSON Polygon 或 MultiPolygon")
     coords = raw.get("coordinates")
     if not isinstance(coords, list) or not coords:
-        raise _invalid(field, "empty", "范围为空（没有坐标）")
+        raise invalid(field, "empty", "范围为空（没有坐标）")
     try:
         geom = shape(raw)
     except (ValueError, TypeError, IndexError, AttributeError, shapely.errors.GEOSException):
-        raise _invalid(field, "invalid_geometry",
-                       "范围的坐标不完整：每个环至少需要 4 个点且首尾相同") from None
+        raise invalid(field, "invalid_geometry",
+                      "范围的坐标不完整：每个环至少需要 4 个点且首尾相同") from None
     if shapely.get_num_coordinates(geom) > MAX_VERTICES:
-        raise _invalid(field, "too_many_vertices", f"范围的顶点过多（上限 {MAX_VERTICES:,}）")
+        raise invalid(field, "too_many_vertices", f"范围的顶点过多（上限 {MAX_VERTICES:,}）")
     xy = shapely.get_coordinates(geom)
     if not np.isfinite(xy).all():
-        raise _invalid(field, "invalid_geometry", "坐标无效")
+        raise invalid(field, "invalid_geometry", "坐标无效")
     # zero area even when repaired: a degenerate ring (points on one line), not a crossing one
     if geom.is_empty or shapely.make_valid(geom).area == 0:
-        raise _invalid(field, "empty", "范围为空（面积为零）")
+        raise invalid(field, "empty", "范围为空（面积为零）")
     if not geom.is_valid:
-        reason = validity_reason(geom)
-        raise _invalid(field, "invalid_geometry", f"范围无效：{reason}")
+        raise invalid(field, "invalid_geometry", f"范围无效：{invalid_reason(geom)}")
     lonlat = crs in ("wgs84", "cgcs2000", "gcj02", "bd09")
     if lonlat and not ((np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()):
-        raise _invalid(field, "out_of_range", "经纬度超出范围（经度 ±180，纬度 ±90）")
+        raise invalid(field, "out_of_range", "经纬度超出范围（经度 ±180，纬度 ±90）")
 
     def convert(points: np.ndarray) -> np.ndarray:
         lon, lat = to_wgs84(crs, points[:, 0], points[:, 1])
@@ -114,11 +86,11 @@ def _circles(raw: Sequence[Circle], crs: str) -> tuple[list[float], list[float],
     for i, c in enumerate(raw):
         field = f"area.circles[{i}]"
         if not (0 < c.radius_m <= MAX_RADIUS_M) or not math.isfinite(c.radius_m):
-            raise _invalid(f"{field}.radius_m", "out_of_range",
-                           f"半径应大于 0 且不超过 {MAX_RADIUS_M / 1000:g} 千米")
+            raise invalid(f"{field}.radius_m", "out_of_range",
+                          f"半径应大于 0 且不超过 {MAX_RADIUS_M / 1000:g} 千米")
         if crs in ("wgs84", "cgcs2000", "gcj02", "bd09") and not (
                 abs(c.lon) <= 180 and abs(c.lat) <= 90):
-            raise _invalid(field, "out_of_range", "圆心经纬度超出范围")
+            raise invalid(field, "out_of_range", "圆心经纬度超出范围")
     if not raw:
         return [], [], []
     lon, lat = to_wgs84(crs, np.array([c.lon for c in raw]), np.array([c.lat for c in raw]))
@@ -165,33 +137,7 @@ def _check_scope(conn: Connection, scope: str, grids: Sequence[int],
         raise Forbidden("只能在本乡镇范围内制定抽样计划", errors)
 
 
-_UNION = """
-WITH parts AS (
-    SELECT ST_GeomFromWKB(w, 4326) AS geom FROM unnest(CAST(:polygons AS bytea[])) AS w
-    UNION ALL
-    SELECT boundary FROM current_grid WHERE id = ANY(CAST(:grids AS bigint[]))
-    UNION ALL
-    SELECT boundary FROM township WHERE code = ANY(CAST(:townships AS text[]))
-    UNION ALL
-    SELECT ST_Buffer(CAST(ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326) AS geography),
-                     c.r, 'quad_segs=16')::geometry
-    FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]), CAST(:radii AS float8[]))
-         AS c(lon, lat, r)),
-drawn AS (
-    SELECT ST_CollectionExtract(ST_UnaryUnion(ST_Collect(geom)), 3) AS geom FROM parts),
-scoped AS (
-    SELECT d.geom AS drawn,
-           CASE WHEN t.code IS NULL THEN d.geom
-                ELSE ST_CollectionExtract(ST_Intersection(d.geom, t.boundary), 3) END AS geom
-    FROM drawn d LEFT JOIN township t ON t.code = CAST(:scope AS char(12)))
-SELECT ST_AsEWKB(ST_Multi(geom)) AS ewkb,
-       NOT ST_IsEmpty(geom) AND ST_Area(geom) > 0 AS has_area,
-       coalesce(ST_Area(CAST(geom AS geography)) / 1e6, 0) AS km2,
-       ST_X(ST_Centroid(geom)) AS centre_lon,
-       EXISTS (SELECT 1 FROM township tw WHERE ST_Intersects(tw.boundary, geom)) AS in_county,
-       CAST(:scope AS text) IS NOT NULL AND NOT ST_Equals(drawn, geom) AS clipped
-FROM scoped
-"""
+_PACKAGE = "georeg.sampling"  # area_union.sql beside this module
 
 
 def build_area(conn: Connection, *, polygons: Sequence[Any], grids: Sequence[int],
@@ -199,23 +145,23 @@ def build_area(conn: Connection, *, polygons: Sequence[Any], grids: Sequence[int
                scope: str | None = None) -> PlanArea:
     """Check every part and union them; `scope`: a township account's township code."""
     if not (polygons or grids or townships or circles):
-        raise _invalid("area", "required", "请至少给出一个范围：多边形、网格、乡镇或圆")
+        raise invalid("area", "required", "请至少给出一个范围：多边形、网格、乡镇或圆")
     wkbs = [shapely.to_wkb(_polygon(p, f"area.polygons[{i}]", crs))
             for i, p in enumerate(polygons)]
     lons, lats, radii = _circles(circles, crs)
     _check_known(conn, grids, townships)
     if scope is not None:
         _check_scope(conn, scope, grids, townships)
-    row = conn.execute(text(_UNION), {
+    row = conn.execute(sql_statement(_PACKAGE, "area_union.sql"), {
         "polygons": wkbs, "grids": list(grids), "townships": list(townships),
         "lons": lons, "lats": lats, "radii": radii, "scope": scope}).one()
     if scope is not None and not row.has_area:
         raise Forbidden("范围不在本乡镇内", [FieldError("area", "out_of_scope",
                                                    "所选范围不在本账号所属乡镇内")])
     if not row.has_area:
-        raise _invalid("area", "empty", "范围为空（面积为零）")
+        raise invalid("area", "empty", "范围为空（面积为零）")
     if not row.in_county:
-        raise _invalid("area", "outside_county", "所选范围不在任何已登记乡镇内")
+        raise invalid("area", "outside_county", "所选范围不在任何已登记乡镇内")
     return PlanArea(bytes(row.ewkb), float(row.km2), float(row.centre_lon), scope,
                     bool(row.clipped))
 

@@ -108,26 +108,33 @@ def get_plan(conn: Connection, plan_id: int, *, account: Account | None) -> dict
         "links": links(plan_id)}
 
 
+# The plans an account sees (:t, its township; NULL for county accounts): all, or those of its
+# township and those with a target there. The planner folds the test for the value given.
+_PLAN_COUNT = text("""
+SELECT count(*) FROM sampling_plan p
+WHERE (CAST(:t AS char(12)) IS NULL OR p.township_code = :t
+       OR EXISTS (SELECT 1 FROM sampling_plan_target x
+                  WHERE x.plan_id = p.id AND x.township_code = :t))""")
+_PLAN_LIST = text("""
+SELECT p.*, s.pending, s.sampled, s.replaced
+FROM sampling_plan p
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+           count(*) FILTER (WHERE status = 'sampled') AS sampled,
+           count(*) FILTER (WHERE status = 'replaced') AS replaced
+    FROM sampling_plan_target t WHERE t.plan_id = p.id) s
+WHERE (CAST(:t AS char(12)) IS NULL OR p.township_code = :t
+       OR EXISTS (SELECT 1 FROM sampling_plan_target x
+                  WHERE x.plan_id = p.id AND x.township_code = :t))
+ORDER BY p.created_at DESC, p.id DESC LIMIT :limit OFFSET :offset""")
+
+
 def list_plans(conn: Connection, *, account: Account | None, limit: int = 50,
                offset: int = 0) -> dict[str, Any]:
     """Newest first, with each plan's progress (township accounts: plans touching theirs)."""
-    township = township_scope(account)
-    where = "" if township is None else (
-        "WHERE p.township_code = :t OR EXISTS (SELECT 1 FROM sampling_plan_target x "
-        "WHERE x.plan_id = p.id AND x.township_code = :t)")
-    params = {"t": township, "limit": limit, "offset": offset}
-    total = conn.execute(text(f"SELECT count(*) FROM sampling_plan p {where}"),
-                         params).scalar_one()
-    rows = conn.execute(text(f"""
-        SELECT p.*, s.pending, s.sampled, s.replaced
-        FROM sampling_plan p
-        CROSS JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-                   count(*) FILTER (WHERE status = 'sampled') AS sampled,
-                   count(*) FILTER (WHERE status = 'replaced') AS replaced
-            FROM sampling_plan_target t WHERE t.plan_id = p.id) s
-        {where}
-        ORDER BY p.created_at DESC, p.id DESC LIMIT :limit OFFSET :offset"""), params).all()
+    params = {"t": township_scope(account), "limit": limit, "offset": offset}
+    total = conn.execute(_PLAN_COUNT, params).scalar_one()
+    rows = conn.execute(_PLAN_LIST, params).all()
     return {"total": total, "plans": [
         _summary(r) | {"progress": {"pending": r.pending, "sampled": r.sampled,
                                     "replaced": r.replaced},
