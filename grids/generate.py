@@ -4,6 +4,7 @@ Entities are split by recursive bisection (always across the longer side of the 
 weighted median), which yields compact groups of equal size; each group's cell is the union
 of its entities' Voronoi cells, clipped to the township. So the cells follow where people
 farm, not a square lattice. A township without entities is split by area instead.
+The cells are drawn by generate_cells.sql.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 from sqlalchemy import Connection, text
 
+from georeg.database import sql_statement
 from georeg.errors import FieldError, InvalidInput, NotFound
 from grids.reassign import reassign
 
@@ -48,24 +51,10 @@ SELECT ST_X(geom) AS x, ST_Y(geom) AS y
 FROM ST_Dump(ST_GeneratePoints((SELECT boundary FROM township WHERE code = :t), :n, 1))
 """)
 
-_CELLS = text("""
-WITH pts AS (
-    SELECT ST_SetSRID(ST_MakePoint(x, y), 4326) AS p, g
-    FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[]), CAST(:gs AS int[])) AS u(x, y, g)),
-t AS (SELECT boundary FROM township WHERE code = :t),
-cells AS (
-    SELECT (ST_Dump(ST_VoronoiPolygons(ST_Collect(p), 0,
-                                       ST_Expand(ST_Envelope((SELECT boundary FROM t)), 0.05))))
-           .geom AS cell
-    FROM pts),
-labelled AS (  -- each Voronoi cell takes the group of the point inside it
-    SELECT DISTINCT ON (c.cell) c.cell, pts.g
-    FROM cells c JOIN pts ON ST_Intersects(c.cell, pts.p)
-    ORDER BY c.cell, pts.g)
-SELECT g, ST_AsBinary(ST_Multi(ST_CollectionExtract(ST_MakeValid(
-           ST_Intersection(ST_Union(cell), (SELECT boundary FROM t))), 3))) AS boundary
-FROM labelled GROUP BY g ORDER BY g
-""")
+_CELLS = sql_statement("grids", "generate_cells.sql")
+
+# A same-day version being replaced: whatever it holds is let go first.
+_UNASSIGN = sql.SQL("UPDATE {} SET grid_id = NULL WHERE grid_id = ANY(:ids)")
 
 
 def generate(conn: Connection, *, township: str, cells: int, valid_from: date) -> dict[str, Any]:
@@ -97,7 +86,7 @@ def generate(conn: Connection, *, township: str, cells: int, valid_from: date) -
                             ).scalar() or []
     if same_day:
         for table in ("entity", "plot", "site_point_place"):
-            conn.execute(text(f"UPDATE {table} SET grid_id = NULL WHERE grid_id = ANY(:ids)"),
+            conn.execute(text(_UNASSIGN.format(sql.Identifier(table)).as_string()),
                          {"ids": same_day})
         conn.execute(text("DELETE FROM grid WHERE id = ANY(:ids)"), {"ids": same_day})
     for r in rows:

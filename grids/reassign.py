@@ -11,23 +11,32 @@ the current grids that intersect their old one (a hash join on the old grid id, 
 index): an edit updates them in place; a redraw writes the table afresh and swaps it in
 (updating a million rows in place costs more than writing them). A first or a full
 assignment drives from the grids into the points' GiST index.
+
+The entity and plot pass is one template, as is the look-up of lost places
+(reassign_look_up.sql): table and column names go in through psycopg.sql.Identifier.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, text
+from psycopg import sql
+from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.exc import IntegrityError
 
+from georeg.database import sql_source
+
 # Entities and plots: (location expression, where the grid's box must overlap).
-_LOCATED = {
-    "entity": ("x.location", "x.location"),
-    "plot": ("ST_PointOnSurface(x.geom)", "x.geom"),
+_LOCATED: dict[str, tuple[sql.Composable, sql.Composable]] = {
+    "entity": (sql.Identifier("x", "location"), sql.Identifier("x", "location")),
+    "plot": (sql.SQL("ST_PointOnSurface({})").format(sql.Identifier("x", "geom")),
+             sql.Identifier("x", "geom")),
 }
 
-_UPDATE = """
+# One template for both tables, composed by _update.
+_UPDATE = sql.SQL("""
 WITH hit AS (
     SELECT DISTINCT ON (x.id) x.id, g.id AS grid_id
     FROM current_grid g JOIN {table} x
@@ -40,7 +49,7 @@ moved AS (
     WHERE x.id = x0.id AND x0.grid_id IS DISTINCT FROM h.grid_id
     RETURNING x0.grid_id AS old_grid, h.grid_id AS new_grid)
 SELECT old_grid, new_grid, count(*) AS n FROM moved GROUP BY 1, 2
-"""
+""")
 
 # Entities whose site left their township move with it (their plots follow by trigger).
 _ENTITY_TOWNSHIPS = """
@@ -116,25 +125,6 @@ _MOVES = """
 SELECT old_grid, grid_id AS new_grid, count(*) AS n FROM site_point_place_next
 WHERE old_grid IS DISTINCT FROM grid_id OR grid_id IS NULL GROUP BY 1, 2
 """
-# Places left without a grid (or still in a closed one): the grid they lie in, looked up one
-# by one (the lowest id on an edge), else only the township (none outside the county).
-_LOOK_UP = """
-WITH lost AS (
-    SELECT p.site_point_id, {old} AS old_grid, g.id AS grid_id,
-           coalesce(g.township_code, (
-               SELECT t.code FROM township t WHERE ST_Intersects(t.boundary, p.geom)
-               ORDER BY t.code LIMIT 1)) AS township_code
-    FROM {table} p LEFT JOIN LATERAL (
-        SELECT g.id, g.township_code FROM current_grid g
-        WHERE ST_Intersects(g.boundary, p.geom) ORDER BY g.id LIMIT 1) g ON true
-    WHERE p.grid_id IS NULL OR p.grid_id = ANY(:closed)),
-moved AS (
-    UPDATE {table} p SET grid_id = l.grid_id, township_code = l.township_code
-    FROM lost l WHERE p.site_point_id = l.site_point_id
-      AND (p.grid_id, p.township_code) IS DISTINCT FROM (l.grid_id, l.township_code)
-    RETURNING l.old_grid, l.grid_id AS new_grid)
-SELECT old_grid, new_grid, count(*) AS n FROM moved GROUP BY 1, 2
-"""
 # The copied points come from a table that had them all; the check guards new rows without
 # a scan of the million copied. Statistics for the columns reports filter on.
 _SWAP = """
@@ -145,6 +135,22 @@ ALTER TABLE site_point_place_next RENAME TO site_point_place;
 ALTER INDEX site_point_place_next_pkey RENAME TO site_point_place_pkey;
 ANALYZE site_point_place (township_code, grid_id)
 """
+
+
+@cache
+def _update(table: str) -> TextClause:
+    """_UPDATE for `table` ("entity" or "plot")."""
+    at, box = _LOCATED[table]
+    return text(_UPDATE.format(table=sql.Identifier(table), at=at, box=box).as_string())
+
+
+@cache
+def _look_up(table: str, old: str) -> TextClause:
+    """reassign_look_up.sql for the places in `table`, whose old grid is in column `old`."""
+    template = sql_source("grids", "reassign_look_up.sql")
+    # a file of the package, not user text: safe as sql.SQL (typed for literals only)
+    return text(sql.SQL(template).format(  # type: ignore[arg-type]
+        table=sql.Identifier(table), old=sql.Identifier("p", old)).as_string())
 
 
 def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
@@ -160,7 +166,7 @@ def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
     if not full and to_place <= total // 5:
         conn.execute(text(_CANDIDATES), {"closed": closed})
         rows = conn.execute(text(_IN_PLACE)).all()
-        rows += conn.execute(text(_LOOK_UP.format(table="site_point_place", old="p.grid_id")),
+        rows += conn.execute(_look_up("site_point_place", "grid_id"),
                              {"closed": closed}).all()
         conn.execute(text("DROP TABLE reassign_candidate"))
         return rows
@@ -180,8 +186,7 @@ def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
         conn.execute(text(_PRIMARY_KEY))
     rows = conn.execute(text(_MOVES)).all()
     if any(r.new_grid is None for r in rows):
-        conn.execute(text(_LOOK_UP.format(table="site_point_place_next", old="p.old_grid")),
-                     {"closed": []})
+        conn.execute(_look_up("site_point_place_next", "old_grid"), {"closed": []})
         rows = conn.execute(text(_MOVES)).all()
     conn.execute(text(_SWAP))
     return rows
@@ -214,8 +219,7 @@ def reassign(conn: Connection,
         if table == "site_point":
             rows = _site_points(conn, full=full)
         else:
-            at, box = _LOCATED[table]
-            rows = conn.execute(text(_UPDATE.format(table=table, at=at, box=box))).all()
+            rows = conn.execute(_update(table)).all()
         report[table] = _by_code(rows, codes)
         report[f"{table}_moved"] = sum(m["n"] for m in report[table])
     return report

@@ -6,26 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from georeg.database import sql_statement
 from georeg.errors import FieldError, NotFound
 
-_GRID = text("""
-SELECT g.id, g.code, g.name, g.township_code, t.name AS township_name, g.valid_from,
-       g.valid_to, ST_AsGeoJSON(g.boundary, 6)::json AS geometry,
-       round((ST_Area(g.boundary::geography) / 1e6)::numeric, 2) AS area_km2,
-       (SELECT s.person FROM grid_staff s WHERE s.grid_id = g.id AND s.role = 'supervisor')
-           AS supervisor,
-       (SELECT coalesce(array_agg(s.person ORDER BY s.person), '{}') FROM grid_staff s
-        WHERE s.grid_id = g.id AND s.role = 'assistant') AS assistants,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.is_producer)
-           AS producer_count,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind = 'smallholder')
-           AS smallholder_count,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind = 'buyer') AS buyer_count,
-       (SELECT count(*) FROM plot p WHERE p.grid_id = g.id) AS plot_count,
-       (SELECT count(*) FROM site_point_place sp WHERE sp.grid_id = g.id) AS site_point_count
-FROM grid g JOIN township t ON t.code = g.township_code
-WHERE g.id = :id
-""")
+_GRID = sql_statement("grids", "grid.sql")
 
 _WORKLOAD = text("""
 WITH per_grid AS (

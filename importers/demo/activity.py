@@ -38,11 +38,11 @@ def generate_activity(conn: Connection, *, seed: int, year: int = 2023,
                       "WHERE origin = 'demo')"))
     entities = conn.execute(text("""
         SELECT e.id, e.kind, e.is_producer, e.township_code,
-               coalesce((SELECT s.person FROM grid_staff s WHERE s.grid_id = e.grid_id
-                         AND s.role = 'supervisor'), t.name || '农安站') AS inspector,
+               coalesce(crew.supervisor, t.name || '农安站') AS inspector,
                (SELECT p.commodity FROM plot p WHERE p.entity_id = e.id ORDER BY p.id LIMIT 1)
                    AS commodity
         FROM entity e JOIN township t ON t.code = e.township_code
+        CROSS JOIN LATERAL grid_crew(e.grid_id) AS crew  -- sql/017_grid_crew.sql
         WHERE e.origin = 'demo' AND t.county_code = :county ORDER BY e.id"""),
         {"county": county}).all()
     townships = sorted({e.township_code for e in entities})

@@ -2,10 +2,11 @@
 
 Load path (docs/performance.md, "Bulk loads"), measured at 1M entities and 2M plots: psycopg 3
 binary COPY (geometry as EWKB) fills temporary staging tables; with the row triggers disabled,
-one INSERT ... SELECT per table then does their work set-based (grid assignment, polygon area,
-the township check, the last by comparing row counts). An UPDATE after a COPY into the real
-tables took 3x longer and left a dead copy of every row behind. Also here: clearing the previous
-demo rows, reserving entity ids, and the grid staff.
+one INSERT ... SELECT per table (insert_entities.sql, insert_plots.sql) then does their work
+set-based (grid assignment, polygon area, the township check, the last by comparing row
+counts). An UPDATE after a COPY into the real tables took 3x longer and left a dead copy of
+every row behind. Also here: clearing the previous demo rows, reserving entity ids, and the grid
+staff. Table and column names go in through psycopg.sql.Identifier, never spliced.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 import numpy as np
 import shapely
+from psycopg import sql
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from georeg.database import sql_statement
 from georeg.pii import PiiCipher, mask_phone, mask_resident_id
 from importers.demo.entities import Entities
 from importers.demo.geography import Geography
@@ -37,25 +40,33 @@ PLOT_COLUMNS = (
     ("entity_id", "int8"), ("commodity", "text"), ("name", "text"), ("geom", "geometry"),
     ("area_mu", "float8"), ("township_code", "text"),
 )
+_PACKAGE = "importers.demo"  # the .sql files beside this module
+
+
+def _run(conn: Connection, statement: sql.Composable) -> Any:
+    """Execute a statement composed with psycopg.sql (identifiers quoted, nothing spliced)."""
+    return conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
 
 
 def _stage(conn: Connection, table: str, columns: tuple[tuple[str, str], ...],
            rows: Iterable[tuple[Any, ...]]) -> int:
     """Binary COPY into a temporary table shaped like `columns`; geometry goes as EWKB."""
-    conn.execute(text(f"CREATE TEMP TABLE {table} ("
-                      + ", ".join(f"{c} {t}" for c, t in columns) + ") ON COMMIT DROP"))
+    name = sql.Identifier(table)
+    shape = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.Identifier(t))
+                               for c, t in columns)  # type names are identifiers too
+    _run(conn, sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(name, shape))
     raw = conn.connection.driver_connection
     n = 0
     with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
-            f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+            sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(name)) as copy:
         # EWKB bytes are what PostGIS's binary input function reads.
         copy.set_types(["bytea" if t == "geometry" else t for _, t in columns])
         for row in rows:
             copy.write_row(row)
             n += 1
     geometry = next(c for c, t in columns if t == "geometry")
-    conn.execute(text(f"CREATE INDEX ON {table} USING gist ({geometry})"))
-    conn.execute(text(f"ANALYZE {table}"))
+    _run(conn, sql.SQL("CREATE INDEX ON {} USING gist ({})").format(name, sql.Identifier(geometry)))
+    _run(conn, sql.SQL("ANALYZE {}").format(name))
     return n
 
 
@@ -104,25 +115,7 @@ def _plot_rows(geo: Geography, ent: Entities, who: Identity, plots: Plots, ids: 
 # and rebuild them from the catalog's own definitions (those of sql/004_registry.sql and of any
 # later migration): building an index once is ~3x faster than maintaining it row by row, and one
 # anti-join validates a foreign key far faster than a lookup per row. Primary keys stay.
-DETACHABLE = text("""
-SELECT format('DROP INDEX %s', i.indexrelid::regclass) AS drop_sql,
-       pg_get_indexdef(i.indexrelid) AS restore_sql, 1 AS phase
-FROM pg_index i
-WHERE i.indrelid IN ('entity'::regclass, 'plot'::regclass)
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint c
-                  WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
-UNION ALL
-SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
-       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
-              pg_get_constraintdef(c.oid)),
-       CASE c.contype WHEN 'u' THEN 2 ELSE 3 END
-FROM pg_constraint c
-WHERE c.conrelid IN ('entity'::regclass, 'plot'::regclass)
-  AND (c.contype = 'f'
-       OR c.contype = 'u' AND NOT EXISTS (SELECT 1 FROM pg_constraint r
-                                          WHERE r.contype = 'f' AND r.conindid = c.conindid))
-ORDER BY 3, 2
-""")
+DETACHABLE = sql_statement(_PACKAGE, "detachable.sql")
 
 # What the row triggers do, set-based. Each grid comes with its township's boundary, and the
 # staged rows are found through their GiST index inside the loop (the LATERAL ... OFFSET 0 keeps
@@ -130,44 +123,11 @@ ORDER BY 3, 2
 # geometry, 5x faster than row-at-a-time (docs/performance.md, "Spatial joins"). ST_Covers(boundary,
 # geom) is ST_CoveredBy(geom, boundary) with the prepared-geometry cache, which ST_CoveredBy lacks.
 # A row outside its township or outside every grid is left out, and the row count then differs.
-GRIDS_WITH_TOWNSHIPS = """
-WITH gt AS MATERIALIZED (
-    SELECT g.id, g.township_code, g.boundary AS grid_boundary, t.boundary AS township_boundary
-    FROM current_grid g JOIN township t ON t.code = g.township_code
-    ORDER BY g.code)  -- rows, and so plot ids, in the same order whatever the layout on disk
-"""
-
-INSERT_ENTITIES = text(GRIDS_WITH_TOWNSHIPS + """
-INSERT INTO entity (id, kind, name, uscc, legal_representative, contact_name,
-                    resident_id_hash, resident_id_enc, resident_id_masked,
-                    phone_hash, phone_enc, phone_masked, village, address,
-                    township_code, location, key_supervision, origin, grid_id)
-SELECT s.id, s.kind, s.name, s.uscc, s.legal_representative, s.contact_name,
-       s.resident_id_hash, s.resident_id_enc, s.resident_id_masked,
-       s.phone_hash, s.phone_enc, s.phone_masked, s.village, s.address,
-       s.township_code, s.location, s.key_supervision, s.origin, gt.id
-FROM gt CROSS JOIN LATERAL (
-    SELECT * FROM entity_load s
-    WHERE s.township_code = gt.township_code
-      AND ST_Intersects(gt.grid_boundary, s.location)
-      AND ST_Intersects(gt.township_boundary, s.location)
-    OFFSET 0) s
-""")
+# Both statements open with the same gt (the grids with their township's boundary).
+INSERT_ENTITIES = sql_statement(_PACKAGE, "insert_entities.sql")
 
 # As plot_before_write: the grid of the PointOnSurface, the polygon's area, the township check.
-INSERT_PLOTS = text(GRIDS_WITH_TOWNSHIPS + """
-INSERT INTO plot (entity_id, commodity, name, geom, area_mu, township_code, grid_id)
-SELECT s.entity_id, s.commodity, s.name, s.geom,
-       CASE WHEN GeometryType(s.geom) = 'POINT' THEN s.area_mu
-            ELSE round((ST_Area(s.geom::geography) / (10000.0 / 15))::numeric, 2) END,
-       s.township_code, gt.id
-FROM gt CROSS JOIN LATERAL (
-    SELECT * FROM plot_load s
-    WHERE s.township_code = gt.township_code AND s.geom && gt.grid_boundary
-      AND ST_Intersects(gt.grid_boundary, ST_PointOnSurface(s.geom))
-      AND ST_Covers(gt.township_boundary, s.geom)
-    OFFSET 0) s
-""")
+INSERT_PLOTS = sql_statement(_PACKAGE, "insert_plots.sql")
 
 
 def _truncate_demo(conn: Connection) -> bool:
@@ -179,20 +139,23 @@ def _truncate_demo(conn: Connection) -> bool:
     """
     if conn.execute(text("SELECT EXISTS (SELECT 1 FROM entity WHERE origin <> 'demo')")).scalar():
         return False
-    referencing = conn.execute(text("""
+    referencing = [sql.Identifier(schema, name) for schema, name in conn.execute(text("""
         WITH RECURSIVE chain(rel) AS (
             SELECT 'entity'::regclass::oid UNION SELECT 'plot'::regclass::oid
             UNION
             SELECT c.conrelid FROM pg_constraint c JOIN chain ON c.confrelid = chain.rel
             WHERE c.contype = 'f')
-        SELECT rel::regclass::text FROM chain
-        WHERE rel NOT IN ('entity'::regclass, 'plot'::regclass) ORDER BY 1""")).scalars().all()
+        SELECT n.nspname, r.relname FROM chain
+        JOIN pg_class r ON r.oid = chain.rel JOIN pg_namespace n ON n.oid = r.relnamespace
+        WHERE rel NOT IN ('entity'::regclass, 'plot'::regclass)
+        ORDER BY rel::regclass::text"""))]
     for table in referencing:
-        if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar():
+        if _run(conn, sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(table)).scalar():
             return False
     try:
         with conn.begin_nested():  # e.g. no TRUNCATE privilege on one of them
-            conn.execute(text("TRUNCATE " + ", ".join(["plot", "entity", *referencing])))
+            _run(conn, sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
+                [sql.Identifier("plot"), sql.Identifier("entity"), *referencing])))
     except DBAPIError:
         return False
     return True
@@ -203,8 +166,9 @@ def _clear(conn: Connection) -> None:
     conn.execute(text("SET LOCAL georeg.purge_demo = 'on'"))
     # test results name the credit events their failures wrote: they go first
     for table in ("rapid_test", "lab_sample"):
-        conn.execute(text(f"DELETE FROM {table} x USING entity e "
-                          "WHERE e.id = x.entity_id AND e.origin = 'demo'"))
+        _run(conn, sql.SQL("DELETE FROM {} x USING entity e "
+                           "WHERE e.id = x.entity_id AND e.origin = 'demo'").format(
+            sql.Identifier(table)))
     conn.execute(text("DELETE FROM credit_event ce USING entity e "
                       "WHERE e.id = ce.entity_id AND e.origin = 'demo'"))
     conn.execute(text("DELETE FROM key_supervision_listing k USING entity e "

@@ -16,11 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 from sqlalchemy import Connection, text
 
-from georeg.activity import _insert
+from georeg.activity import insert_batch
 from georeg.credit.listing import refresh_key_supervision
 from georeg.credit.standing import refresh_stale_standings
+from georeg.database import sql_statement
 from georeg.testing.mrl import Analyte, judge, sample_result
 from georeg.testing.vocab import (
     COUNTY_UNIT,
@@ -72,14 +74,17 @@ def _pool(conn: Connection, county: str) -> list[Any]:
 
 
 def _clear(conn: Connection) -> None:
-    demo = "SELECT id FROM entity WHERE origin = 'demo'"
-    conn.execute(text(f"DELETE FROM rapid_test WHERE entity_id IN ({demo})"))
-    conn.execute(text(f"DELETE FROM lab_sample WHERE entity_id IN ({demo})"))
+    conn.execute(text("DELETE FROM rapid_test WHERE entity_id IN "
+                      "(SELECT id FROM entity WHERE origin = 'demo')"))
+    conn.execute(text("DELETE FROM lab_sample WHERE entity_id IN "
+                      "(SELECT id FROM entity WHERE origin = 'demo')"))
     conn.execute(text("SET LOCAL georeg.purge_demo = 'on'"))
-    conn.execute(text(f"""DELETE FROM credit_event WHERE entity_id IN ({demo})
+    conn.execute(text("""DELETE FROM credit_event WHERE entity_id IN
+                          (SELECT id FROM entity WHERE origin = 'demo')
                           AND (evidence_ref LIKE 'rapid_test:%' OR evidence_ref LIKE 'lab_sample:%')
                           AND kind = 'sampling'"""))
-    conn.execute(text(f"""DELETE FROM key_supervision_listing WHERE entity_id IN ({demo})
+    conn.execute(text("""DELETE FROM key_supervision_listing WHERE entity_id IN
+                          (SELECT id FROM entity WHERE origin = 'demo')
                           AND source = 'rule'"""))  # the refresh below reopens what applies
 
 
@@ -175,54 +180,22 @@ def _lab_samples(conn: Connection, rng: np.random.Generator, pool: list[Any], ye
     return samples, analytes
 
 
+_CREDIT_EVENTS = sql_statement("importers.demo", "credit_events.sql")
+# Each result names the event it wrote (evidence_ref is "<table>:<id>").
+_LINK_EVENTS = sql.SQL("""
+    UPDATE {} x SET credit_event_id = u.id
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:refs AS text[])) AS u(id, ref)
+    WHERE u.ref = CAST(:prefix AS text) || x.id""")
+
+
 def _credit(conn: Connection, year: int) -> tuple[int, int]:
     """The events the recording path writes (failures; passed supervisory sampling), then the
     key-supervision list as it stood on each failure's day."""
-    events = conn.execute(text("""
-        WITH src AS (
-            SELECT 'rapid_test' AS tbl, r.id, r.entity_id, r.sampled_on, r.result,
-                   coalesce(t.name, '县级') AS issuing_unit, r.sample_no AS document_no,
-                   format('快检不合格：%s，%s，检测项目 %s，样品编号 %s', c.name_zh,
-                          CASE r.method WHEN 'colloidal_gold' THEN '农残快检（胶体金法）'
-                                        WHEN 'enzyme_inhibition' THEN '农残快检（酶抑制法）'
-                                        ELSE '兽残快检' END, r.parameter, r.sample_no) AS summary,
-                   r.recorded_by
-            FROM rapid_test r JOIN commodity c ON c.slug = r.commodity
-            LEFT JOIN township t ON t.code = r.unit_township
-            WHERE r.result = 'fail' AND r.credit_event_id IS NULL
-              AND extract(year FROM r.sampled_on) = :year
-            UNION ALL
-            SELECT 'lab_sample', l.id, l.entity_id, l.sampled_on, l.result, l.lab, l.report_no,
-                   CASE WHEN l.result = 'fail' THEN
-                       format('%s不合格：%s，%s', CASE l.kind
-                                  WHEN 'routine_monitoring' THEN '例行监测'
-                                  WHEN 'risk_monitoring' THEN '风险监测' ELSE '监督抽查' END,
-                              c.name_zh,
-                              (SELECT string_agg(a.substance || ' ' || a.value_mg_kg
-                                                 || ' mg/kg（检出禁用农药）', '；')
-                               FROM lab_analyte a WHERE a.sample_id = l.id
-                                 AND a.judgement = 'fail'))
-                   ELSE format('监督抽查合格：%s，检测 %s 项', c.name_zh,
-                               (SELECT count(*) FROM lab_analyte a WHERE a.sample_id = l.id))
-                   END,
-                   l.recorded_by
-            FROM lab_sample l JOIN commodity c ON c.slug = l.commodity
-            WHERE l.credit_event_id IS NULL AND extract(year FROM l.sampled_on) = :year
-              AND (l.result = 'fail' OR (l.result = 'pass' AND l.kind = 'supervisory_sampling'))),
-        ins AS (
-            INSERT INTO credit_event (entity_id, kind, occurred_on, issuing_unit, document_no,
-                                      summary, evidence_ref, outcome, recorded_by)
-            SELECT entity_id, 'sampling', sampled_on, issuing_unit, document_no, summary,
-                   tbl || ':' || id, result, recorded_by
-            FROM src ORDER BY sampled_on, tbl, id
-            RETURNING id, evidence_ref)
-        SELECT id, evidence_ref FROM ins"""), {"year": year}).all()
+    events = conn.execute(_CREDIT_EVENTS, {"year": year}).all()
     for table in ("rapid_test", "lab_sample"):
-        conn.execute(text(f"""
-            UPDATE {table} x SET credit_event_id = u.id
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:refs AS text[])) AS u(id, ref)
-            WHERE u.ref = '{table}:' || x.id"""),
-            {"ids": [e.id for e in events], "refs": [e.evidence_ref for e in events]})
+        conn.execute(text(_LINK_EVENTS.format(sql.Identifier(table)).as_string()),
+                     {"ids": [e.id for e in events], "refs": [e.evidence_ref for e in events],
+                      "prefix": f"{table}:"})
     failures = conn.execute(text("""
         SELECT occurred_on, array_agg(DISTINCT entity_id) AS entities FROM credit_event
         WHERE id = ANY(:ids) AND outcome = 'fail' GROUP BY occurred_on ORDER BY occurred_on"""),
@@ -248,7 +221,7 @@ def generate_testing(conn: Connection, *, seed: int, year: int = 2023,
         return {"快检结果": 0, "定量检测样品": 0}
     rapid = _rapid_tests(conn, rng, pool, year, last, accounts)
     if rapid:
-        _insert(conn, "rapid_test", tuple(rapid[0]), rapid, on_conflict="")
+        insert_batch(conn, "rapid_test", tuple(rapid[0]), rapid)
     samples, analytes = _lab_samples(conn, rng, pool, year, last, accounts[COUNTY_UNIT])
     judged = judge(conn, [Analyte(s["commodity"], a["substance"], a["detected"],
                                   a["value_mg_kg"])
@@ -260,13 +233,14 @@ def generate_testing(conn: Connection, *, seed: int, year: int = 2023,
             a.update(judgement=j.judgement, basis=j.basis, mrl_id=j.mrl_id,
                      limit_mg_kg=j.limit_mg_kg)
         rows.append({**s, "result": sample_result(mine)})
-    ids = _insert(conn, "lab_sample", tuple(rows[0]), rows, on_conflict="") if rows else []
+    ids = insert_batch(conn, "lab_sample", tuple(rows[0]), rows) if rows else []
     by_report = dict(conn.execute(text("SELECT report_no, id FROM lab_sample WHERE id = ANY(:i)"),
                                   {"i": ids}).all())
-    _insert(conn, "lab_analyte", ("sample_id", "substance", "detected", "value_mg_kg",
-                                  "lod_mg_kg", "judgement", "basis", "mrl_id", "limit_mg_kg"),
-            [{**a, "sample_id": by_report[s["report_no"]]}
-             for s, found in zip(rows, analytes, strict=True) for a in found], on_conflict="")
+    insert_batch(conn, "lab_analyte", ("sample_id", "substance", "detected", "value_mg_kg",
+                                       "lod_mg_kg", "judgement", "basis", "mrl_id",
+                                       "limit_mg_kg"),
+                 [{**a, "sample_id": by_report[s["report_no"]]}
+                  for s, found in zip(rows, analytes, strict=True) for a in found])
     events, listed = _credit(conn, year)
     # the events written above and purged by _clear left those standings stale
     refresh_stale_standings(conn, conn.execute(text("SELECT georeg_today()")).scalar_one())
