@@ -10,16 +10,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from sqlalchemy import Connection, Engine
 
-from georeg.accounts import Account, get_account_by_username
 from georeg.clock import today
 from georeg.config import Settings
 from georeg.database import make_engine
 from georeg.database import transaction as dated_transaction
+
+if TYPE_CHECKING:
+    from georeg.accounts import Account
 
 
 @contextmanager
@@ -61,6 +63,10 @@ def transaction(settings: Settings, day: date | None = None) -> Iterator[Connect
 
 def account(conn: Connection, username: str) -> Account:
     """The account that records or imports; a readable failure when there is none."""
+    # lazy: accounts read through georeg.tables, whose GeoAlchemy2 import costs ~0.3 s of
+    # every command's start (georeg --help included)
+    from georeg.accounts import get_account_by_username
+
     found = get_account_by_username(conn, username)
     if found is None:
         fail(f"账号 {username} 不存在或已停用")

@@ -1,7 +1,8 @@
 """`georeg import …`: field files into the registry (points, boundaries, activity, tests, MRL).
 
 File readers and the domain modules behind them are imported inside the commands: numpy,
-shapely, pyproj, pyogrio and openpyxl take about a second, which `georeg --help` should not pay.
+shapely, pyproj, pyogrio, openpyxl and GeoAlchemy2 (accounts and the registry's tables) take
+about a second, which `georeg --help` should not pay.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import Connection
 
 from cli.base import account, engine_for, fail, main, moved, step, transaction
-from georeg import activity
-from georeg.accounts import Account
 from georeg.clock import today
 from georeg.config import Settings
 from georeg.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from georeg.accounts import Account
 
 _FILE = click.argument("file", type=click.Path(exists=True, dir_okay=False))
 
@@ -126,7 +128,7 @@ def import_boundaries(settings: Settings, file: str, level: str, crs: str | None
 # --- sheets recorded all or nothing: one command shape, one recorder each ---------------------
 
 # (connection, file, account, today) -> the line to print
-Recorder = Callable[[Connection, Path, Account, date], str]
+Recorder = Callable[[Connection, Path, "Account", date], str]
 
 
 def _sheet_command(name: str, help_text: str, as_help: str, record: Recorder) -> None:
@@ -148,14 +150,16 @@ def _skipped(created: int, rows: int) -> str:
 
 
 def _patrols(conn: Connection, file: Path, who: Account, day: date) -> str:
-    from importers.activity_files import read_patrols  # lazy: see the module docstring
+    from georeg import activity  # lazy: see the module docstring
+    from importers.activity_files import read_patrols
 
     rows = read_patrols(conn, file.read_bytes(), file.name)
     return _skipped(len(activity.record_patrols(conn, rows, account=who, today=day)), len(rows))
 
 
 def _certificates(conn: Connection, file: Path, who: Account, day: date) -> str:
-    from importers.activity_files import read_certificates  # lazy: see the module docstring
+    from georeg import activity  # lazy: see the module docstring
+    from importers.activity_files import read_certificates
 
     rows = read_certificates(conn, file.read_bytes(), file.name)
     ids = activity.record_certificates(conn, rows, account=who, today=day)
