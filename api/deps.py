@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from georeg.accounts import Account, get_account
 from georeg.clock import today
 from georeg.config import Settings
-from georeg.database import transaction
+from georeg.database import set_scope, transaction
 from georeg.errors import Unauthorized
 from georeg.pii import PiiCipher
 
@@ -68,6 +68,8 @@ def current_account(request: Request,
         raise Unauthorized("登录凭证无效或已过期") from e
     if account is None:
         raise Unauthorized("账号不存在或已停用")
+    set_scope(conn, account_id=account.id, role=account.role.value,
+              township_code=account.township_code)
     return account
 
 

@@ -71,6 +71,18 @@ def transaction(engine: Engine, today: date | None = None) -> Iterator[Connectio
         yield conn
 
 
+def set_scope(conn: Connection, *, account_id: int, role: str,
+              township_code: str | None) -> None:
+    """Tell the database who is asking, for the rest of this transaction (one round trip).
+
+    Row-level security and the audit trail read these through georeg_account_id(),
+    georeg_role() and georeg_township() (sql/018_request_scope.sql)."""
+    conn.execute(text("SELECT set_config('georeg.account_id', :a, true), "
+                      "set_config('georeg.role', :r, true), "
+                      "set_config('georeg.township', :t, true)"),
+                 {"a": str(account_id), "r": role, "t": township_code or ""})
+
+
 def postgis_version(conn: Connection) -> str:
     """The PostGIS library the server runs: a health check that reaches the database."""
     return conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
