@@ -3,7 +3,9 @@
 Province-scale demo load (a million entities and their plots); collection through the API vs
 bare COPY; re-assignment vs the bare spatial join; credit lookups; sampling (the algorithms on
 a 200,000-unit frame, a plan on the province registry vs its bare selection query); the county
-map page in headless Chromium and the province page on vector tiles.
+map page in headless Chromium and the province page on vector tiles; registry reads by id and
+the upload stream on one worker with row security and the audit trail on and off
+(bench/security.py, `python -m bench.security` alone).
 
 Runs in its own database `georeg_bench`, dropped and created afresh each run, in the
 project-managed cluster (started if need be, as `georeg db up` does) or on the server of
@@ -17,9 +19,9 @@ import os
 import sys
 import time
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
-from bench import collection, credit, maps, reassign, sampling, sampling_plans
+from bench import collection, credit, maps, reassign, sampling, sampling_plans, security
 from bench.report import Recorder, Row, print_table
 from georeg.cluster import ClusterError, ensure_password, managed_cluster
 from georeg.config import Settings
@@ -60,6 +62,12 @@ def fresh_database(settings: Settings, progress: Recorder, name: str = BENCH_DB)
     return cluster.url(name)
 
 
+def load_reference(engine: Engine, settings: Settings) -> None:
+    """The Anxi reference data and the accounts the bench signs in with."""
+    with engine.begin() as conn:
+        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+
+
 def main() -> int:
     settings = Settings()
     entities = int(os.environ.get("GEOREG_BENCH_ENTITIES", FULL_SCALE))
@@ -72,8 +80,8 @@ def main() -> int:
     engine = make_engine(url, pool_size=1, interactive=False)
     with setup("迁移数据库结构"):
         migrate(engine)
-    with setup("载入安溪县 2023 年参考数据"), engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+    with setup("载入安溪县 2023 年参考数据"):
+        load_reference(engine, settings)
 
     # A throwaway key: the bench database is dropped on the next run.
     key_text = generate_key_text()
@@ -102,8 +110,7 @@ def main() -> int:
     grid_url = fresh_database(settings, setup, GRID_DB)
     grid_engine = make_engine(grid_url, pool_size=1, interactive=False)
     migrate(grid_engine)
-    with grid_engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+    load_reference(grid_engine, settings)
     reassign_rows = reassign.run(grid_engine,
                                  n=int(os.environ.get("GEOREG_BENCH_REASSIGN", 1_000_000)))
     grid_engine.dispose()
@@ -123,13 +130,15 @@ def main() -> int:
     maps_url = fresh_database(settings, setup, MAPS_DB)
     maps_engine = make_engine(maps_url, pool_size=1, interactive=False)
     migrate(maps_engine)
-    with maps_engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+    load_reference(maps_engine, settings)
     map_rows, map_lines = maps.run(maps_engine, collection.bench_env(
         maps_url, str(settings.state_dir)) | {"GEOREG_PII_KEY": key_text,
                                               "GEOREG_SECRET_KEY": generate_key_text()},
         cipher=cipher)
     maps_engine.dispose()
+
+    # Registry reads by id and the upload stream, row security and audit on and off.
+    security_rows, security_lines = security.county(settings, setup)
 
     loaded = sizes.n_entities + sizes.n_plots
     print_table("准备（不计入目标）", setup.rows)
@@ -152,6 +161,9 @@ def main() -> int:
     print_table("抽样计划：全省规模，手绘范围约五分之一，n=200（目标 < 2 秒）", plan_rows)
     print_table("地图页面：县域总览（无头 Chromium）", map_rows)
     for line in [*map_lines, *province_lines]:
+        print(line)
+    print_table(security.TITLE, security_rows)
+    for line in security_lines:
         print(line)
     if entities < FULL_SCALE:
         print(f"本次为缩小规模（GEOREG_BENCH_ENTITIES={entities:,}），不判定是否达标")

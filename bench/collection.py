@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,12 +36,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _features(engine: Engine, n: int, seed: int) -> tuple[list[list[dict]], list[int]]:
-    """n points near the entities' own sites, in batches; the entity ids used."""
+def _features(engine: Engine, n: int, seed: int, *, township_code: str = "350524",
+              uuid_salt: int = 0) -> tuple[list[list[dict]], list[int]]:
+    """n points near the entities' own sites (of the county, or of one township), in batches;
+    the entity ids used. A different `uuid_salt` gives new client_uuids for the same points."""
     with engine.connect() as conn:
         sites = conn.execute(text(
             "SELECT id, ST_X(location), ST_Y(location) FROM entity "
-            "WHERE township_code LIKE '350524%' ORDER BY id")).all()
+            "WHERE township_code LIKE :t || '%' ORDER BY id"), {"t": township_code}).all()
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(sites), n)
     jitter = rng.normal(0, 0.0003, (n, 2))
@@ -50,18 +54,19 @@ def _features(engine: Engine, n: int, seed: int) -> tuple[list[list[dict]], list
         feats.append({"type": "Feature",
                       "geometry": {"type": "Point",
                                    "coordinates": [x + jitter[i, 0], y + jitter[i, 1]]},
-                      "properties": {"client_uuid": str(uuid.UUID(int=(seed << 64) + i)),
+                      "properties": {"client_uuid": str(uuid.UUID(
+                          int=((seed << 64) + (uuid_salt % (1 << 60) << 20) + i) % (1 << 128))),
                                      "entity_id": eid,
                                      "collected_at": f"2023-0{1 + i % 9}-1{i % 10}T09:30:00",
                                      "accuracy_m": float(accuracy[i])}})
     return [feats[i:i + BATCH] for i in range(0, n, BATCH)], [s[0] for s in sites]
 
 
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def _serve(env: dict[str, str], port: int, workers: int | None = None) -> subprocess.Popen[bytes]:
     georeg = Path(sys.executable).with_name("georeg")
-    # a process per core, as the server would be deployed on the 2-core machine
+    # a process per core by default, as the server would be deployed on the 2-core machine
     proc = subprocess.Popen([str(georeg), "serve", "--port", str(port), "--workers",
-                             str(os.cpu_count() or 1)], env=env,
+                             str(workers or os.cpu_count() or 1)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -72,6 +77,46 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("API 服务未能启动")
+
+
+@contextmanager
+def serve(env: dict[str, str], *, workers: int | None = None
+          ) -> Iterator[tuple[int, Callable[[str], str]]]:
+    """`georeg serve` on a free loopback port: (port, a login function giving a bearer token)."""
+    port = _free_port()
+    proc = _serve(env | {"GEOREG_PORT": str(port)}, port, workers)
+
+    def login(username: str) -> str:
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
+            "username": username, "password": env.get("GEOREG_DEMO_PASSWORD", "georeg-demo")})
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+    try:
+        yield port, login
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def upload_once(engine: Engine, port: int, token: str, township_code: str, *, n: int,
+                seed: int = 11) -> Row:
+    """n new points of the township's entities, one stream of BATCH-sized requests; a Row."""
+    batches, _ = _features(engine, n, seed, township_code=township_code,
+                           uuid_salt=time.time_ns())
+    bodies = [json.dumps({"type": "FeatureCollection", "features": b}).encode() for b in batches]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/geo+json"}
+    stored = 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        started = time.perf_counter()
+        for body in bodies:
+            r = client.post("/api/v1/collections/points", headers=headers, content=body)
+            r.raise_for_status()
+            summary = r.json()["summary"]
+            stored += summary.get("accepted", 0) + summary.get("accepted_with_flags", 0)
+        seconds = time.perf_counter() - started
+    assert stored == n, f"只存入 {stored} / {n} 个点位"
+    return Row("点位上传", seconds, stored)
 
 
 def run(engine: Engine, env: dict[str, str], *, n: int = 200_000, seed: int = 7) -> list[Row]:

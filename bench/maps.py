@@ -257,20 +257,18 @@ def _free_port() -> int:
 
 
 def main() -> int:
-    from bench.__main__ import fresh_database
+    from bench.__main__ import fresh_database, load_reference
     from bench.collection import bench_env
     from bench.report import Recorder, print_table
     from georeg.config import Settings
     from georeg.database import make_engine, migrate
-    from importers import anxi
 
     settings = Settings()
     setup = Recorder()
     url = fresh_database(settings, setup, "georeg_bench_maps")
     engine = make_engine(url, pool_size=1, interactive=False)
     migrate(engine)
-    with engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+    load_reference(engine, settings)
     key = generate_key_text()
     env = bench_env(url, str(settings.state_dir)) | {
         "GEOREG_PII_KEY": key, "GEOREG_SECRET_KEY": generate_key_text()}
@@ -281,8 +279,7 @@ def main() -> int:
         url = fresh_database(settings, setup, "georeg_bench_maps_province")
         engine = make_engine(url, pool_size=1, interactive=False)
         migrate(engine)
-        with engine.begin() as conn:
-            anxi.load(conn, demo_password=settings.demo_password, seed=1)
+        load_reference(engine, settings)
         demo.generate(engine, seed=2023, scale="province", province_entities=big,
                       cipher=PiiCipher.from_key_text(key))
         lines += province(engine, bench_env(url, str(settings.state_dir)) | {
