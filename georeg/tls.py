@@ -124,7 +124,8 @@ def _server_cert(ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, hosts
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
+            # never beyond the CA's own end: clients would refuse the chain from that day
+            .not_valid_after(min(now + dt.timedelta(days=SERVER_DAYS), ca.not_valid_after_utc))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName([_alt_name(h) for h in hosts]),
                            critical=False)

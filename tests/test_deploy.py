@@ -76,6 +76,15 @@ def test_tls_init_reuses_the_ca_and_renews_the_server_certificate(tmp_path: Path
     assert len(san.get_values_for_type(x509.IPAddress)) == 2
 
 
+def test_server_certificate_never_outlives_the_ca(tmp_path: Path) -> None:
+    init_tls(tmp_path, ["10.1.2.3"])
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(days=9 * 365 + 200)
+    files = init_tls(tmp_path, ["10.1.2.3"], now=late)
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    leaf = x509.load_pem_x509_certificates(files.cert.read_bytes())[0]
+    assert leaf.not_valid_after_utc == ca.not_valid_after_utc
+
+
 def test_tls_cli(tmp_path: Path) -> None:
     from cli import main
 
