@@ -201,3 +201,15 @@ def test_restore_refuses_another_key_and_a_damaged_file(
     r = cli(fresh_cluster.url("damaged"), pii_key_text, "restore", str(damaged))
     assert r.exit_code == 1 and "已损坏" in r.stderr
     assert counts(fresh_cluster.url("damaged")) == {}
+
+
+def test_connection_settings_keep_the_password_off_the_command_line() -> None:
+    from georeg.backup import _libpq
+
+    params, env = _libpq("postgresql+psycopg://georeg:p%40ss@db.example:5433/georeg"
+                         "?sslmode=verify-full")
+    assert params == {"host": "db.example", "port": "5433", "user": "georeg",
+                      "password": "p@ss", "dbname": "georeg", "sslmode": "verify-full"}
+    assert env["PGPASSWORD"] == "p@ss" and env["PGSSLMODE"] == "verify-full"
+    socket_params, _ = _libpq("postgresql+psycopg://georeg@/t_1?host=/tmp/g&port=5432")
+    assert socket_params == {"host": "/tmp/g", "port": "5432", "user": "georeg", "dbname": "t_1"}

@@ -74,24 +74,35 @@ def manifest_path(path: Path) -> Path:
 # --- connections ----------------------------------------------------------------------------
 
 
+# libpq settings an external server may need beside host, port, user and database
+_LIBPQ_OPTIONS = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
+                  "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT"}
+
+
 def _libpq(url: str) -> tuple[dict[str, str], dict[str, str]]:
     """psycopg connection keywords and the PG* environment of the tools for one SQLAlchemy
     URL; the password goes in the environment, never on a command line (ps shows those)."""
     u = make_url(url)
     params: dict[str, str] = {}
-    host = u.host or u.query.get("host")
-    port = u.port or u.query.get("port")
-    for key, value in (("host", host), ("port", port), ("user", u.username),
-                       ("password", u.password), ("dbname", u.database)):
+    env: dict[str, str] = {}
+
+    def put(key: str, variable: str, value: object) -> None:
         if value:
-            params[key] = str(value[0] if isinstance(value, tuple) else value)
-    env = {f"PG{k.upper() if k != 'dbname' else 'DATABASE'}": v for k, v in params.items()}
+            text = str(value[0] if isinstance(value, tuple) else value)
+            params[key], env[variable] = text, text
+
+    put("host", "PGHOST", u.host or u.query.get("host"))
+    put("port", "PGPORT", u.port or u.query.get("port"))
+    put("user", "PGUSER", u.username)
+    put("password", "PGPASSWORD", u.password)
+    put("dbname", "PGDATABASE", u.database)
+    for key, variable in _LIBPQ_OPTIONS.items():
+        put(key, variable, u.query.get(key))
     return params, env
 
 
 def _tool_env(env: dict[str, str]) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    return {**clean, **env}
+    return {**os.environ, **env}
 
 
 def _run(tool: str, args: list[str], env: dict[str, str]) -> None:
