@@ -148,6 +148,43 @@ def test_https_with_the_local_ca_and_hsts(settings: Settings, tmp_path: Path) ->
         assert "Content-Security-Policy" in plain.headers
 
 
+def test_georeg_serve_over_https_masks_numbers_in_its_access_log(
+        settings: Settings, tmp_path: Path) -> None:
+    """The real command: `georeg serve --tls-cert --tls-key` in its own process."""
+    files = init_tls(tmp_path / "state", ["127.0.0.1"])
+    port = free_port()
+    env = {**os.environ, "GEOREG_DATABASE_URL": settings.url(), "GEOREG_PII_KEY":
+           str(settings.pii_key), "GEOREG_SECRET_KEY": str(settings.secret_key),
+           "GEOREG_STATE_DIR": str(tmp_path / "state"), "GEOREG_MAP_TILES": "false"}
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port), "--tls-cert",
+         str(files.cert), "--tls-key", str(files.key)], env=env, stdout=log,
+        stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    trust = ssl.create_default_context(cafile=str(files.ca_cert))
+    rid = resident_id(31)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/api/v1/health?tel=13912345678&id={rid}",
+                              verify=trust)
+                break
+            except httpx.ConnectError:
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    (tmp_path / "serve.log").read_text()
+                time.sleep(0.3)
+        assert r.status_code == 200 and "Strict-Transport-Security" in r.headers
+        time.sleep(0.5)  # the access line is written after the response
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    out = (tmp_path / "serve.log").read_text()
+    assert f"https://127.0.0.1:{port}/" in out  # the start message says HTTPS
+    assert "GET /api/v1/health?tel=139****5678" in out, out
+    assert "13912345678" not in out and rid not in out
+
+
 def test_certificate_for_another_address_is_refused(settings: Settings, tmp_path: Path) -> None:
     files = init_tls(tmp_path / "tls-state", ["10.1.2.3"])  # not the address we connect to
     with uvicorn_on(settings, ssl_certfile=str(files.cert), ssl_keyfile=str(files.key)) as port:
