@@ -229,6 +229,20 @@ def test_security_headers_on_json_errors_and_assets(client: TestClient,
         assert "'unsafe-eval'" not in csp["script-src"]
 
 
+def test_security_headers_on_server_errors(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/api/v1/boom")
+    def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/boom")
+    assert r.status_code == 500 and r.headers["content-type"].startswith(
+        "application/problem+json")
+    _assert_headers(r)
+
+
 def test_pages_carry_the_nonce_of_their_own_response(client: TestClient) -> None:
     import re
 
