@@ -24,11 +24,13 @@ from api.routers import (
     testing,
     townships,
 )
+from api.security import SecurityHeaders
 from georeg import __version__
 from georeg.clock import Clock, system_clock
 from georeg.config import Settings
 from georeg.database import make_engine
 from georeg.keys import pii_cipher, token_secret
+from maps.pages import tile_origins
 
 API_PREFIX = "/api/v1"
 
@@ -57,6 +59,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                    testing.router, testing.reports):
         app.include_router(router, prefix=API_PREFIX)
     maps.install(app, settings, API_PREFIX)  # /maps/ pages, their layers, tiles and assets
+    # CSP (nonces for the pages' inline scripts), frame denial, nosniff, HSTS on HTTPS; around
+    # the whole stack, so that the 500s of Starlette's outermost error middleware get them too
+    build_stack, origins = app.build_middleware_stack, tile_origins(settings)
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), origins)  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

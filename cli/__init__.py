@@ -12,13 +12,13 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 
 # Each command module registers its commands on `main` when imported.
-from cli import credit, db, grids, imports, load, maps, reports, sampling, serve
+from cli import backup, credit, db, grids, imports, load, maps, reports, sampling, serve, tls
 from cli.base import fail, main, step
 from georeg.database import MigrationChanged
 from georeg.errors import GeoregError
 
-__all__ = ["credit", "db", "fail", "grids", "imports", "load", "main", "maps", "reports", "run",
-           "sampling", "serve", "step"]
+__all__ = ["backup", "credit", "db", "fail", "grids", "imports", "load", "main", "maps",
+           "reports", "run", "sampling", "serve", "step", "tls"]
 
 
 def run() -> None:

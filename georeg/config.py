@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # server processes: one per core lets concurrent uploads parse JSON in parallel
     workers: int = Field(default=1, ge=1)
+    # HTTPS (`georeg tls init` makes both under state_dir/tls): phones need a secure context
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     # map pages (maps/): base maps can be turned off (tests, offline intranets); Tianditu needs a
     # key (https://console.tianditu.gov.cn), its option is hidden without one

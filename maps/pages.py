@@ -88,6 +88,20 @@ def base_maps(settings: Settings, *, static: bool = False) -> list[BaseMap]:
     return out
 
 
+def tile_origins(settings: Settings) -> list[str]:
+    """The origins the served pages load base-map tiles from, for the CSP's img-src
+    (a subdomain placeholder becomes a wildcard: https://t{s}.tianditu.gov.cn -> *.tianditu...)."""
+    out: list[str] = []
+    for base in base_maps(settings):
+        for url in base.urls:
+            host = url.split("/")[2]
+            host = re.sub(r"^[^.]*\{s\}[^.]*\.", "*.", host)
+            origin = f"{url.split(':')[0]}://{host}"
+            if origin not in out:
+                out.append(origin)
+    return out
+
+
 @cache
 def _static_version(name: str) -> str:
     return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
@@ -169,6 +183,17 @@ def localize(root: Any, *, drop: frozenset[str] = frozenset()) -> None:
             setattr(element, attr, local)
 
 
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)([^>]*)>", re.IGNORECASE)
+
+
+def with_nonce(page: str, nonce: str | None) -> str:
+    """Give every inline <script> (folium's map set-up, our start call) the response's CSP
+    nonce: the policy allows no other inline script. Script files come from 'self'."""
+    if not nonce:
+        return page
+    return _INLINE_SCRIPT.sub(lambda m: f'<script nonce="{html.escape(nonce)}"{m.group(1)}>', page)
+
+
 _REMOTE = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="(https?:)?//', re.IGNORECASE)
 
 
@@ -183,7 +208,8 @@ class Page:
     draw: bool = False
     extra_classes: list[str] = field(default_factory=list)
 
-    def render(self) -> str:
+    def render(self, nonce: str | None = None) -> str:
+        """The page's HTML; `nonce`: the response's CSP nonce for the inline scripts."""
         figure = Figure(title=self.title)
         location, zoom = COUNTY_VIEW
         m = folium.Map(location=location, zoom_start=zoom, tiles=None, prefer_canvas=True,
@@ -223,7 +249,7 @@ class Page:
         out = out.replace("<head>", '<head>\n<meta charset="utf-8">', 1)
         if _REMOTE.search(out):
             raise assets.AssetError("地图页面仍引用外部脚本或样式表（CDN）：已拒绝生成")
-        return out
+        return with_nonce(out, nonce)
 
     def _chrome(self) -> str:
         nav = "" if self.static else (
@@ -433,8 +459,9 @@ LOGIN = """<!DOCTYPE html>
 """
 
 
-def login_page() -> str:
-    return LOGIN.format(css=static_url("georeg-maps.css"), js=static_url("js/client.js"))
+def login_page(nonce: str | None = None) -> str:
+    return with_nonce(LOGIN.format(css=static_url("georeg-maps.css"),
+                                   js=static_url("js/client.js")), nonce)
 
 
 def missing_assets_page(message: str) -> str:

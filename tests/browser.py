@@ -86,7 +86,10 @@ def signed_in(context: Any, token: str) -> None:
 
 
 def wait_ready(page: Any, timeout: float = 20_000) -> None:
-    page.wait_for_function("document.body && document.body.dataset.ready === '1'", timeout=timeout)
+    # a function, not an expression: Playwright evals expressions in the page, which the CSP
+    # (no 'unsafe-eval') refuses
+    page.wait_for_function("() => document.body && document.body.dataset.ready === '1'",
+                           timeout=timeout)
 
 
 def feature_count(page: Any, layer: str) -> int:

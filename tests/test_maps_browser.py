@@ -169,7 +169,7 @@ def test_every_page_draws_its_layers_without_console_errors(
         if name == "county":  # plots are hidden, and fetched when first switched on
             assert feature_count(page, "plots") == 0
             page.get_by_text("地块", exact=True).click()
-            page.wait_for_function("georeg.map.hasLayer(georeg.layers.plots) && "
+            page.wait_for_function("() => georeg.map.hasLayer(georeg.layers.plots) && "
                                    "!document.body.dataset.loading")
         for layer, n in layers.items():
             assert feature_count(page, layer) == n, (path, layer)
@@ -209,7 +209,7 @@ def test_amap_base_map_shifts_the_overlays_into_gcj02_and_back(
         assert before == pytest.approx({"lat": lat, "lng": lng}, abs=1e-6)
 
         page.get_by_text(AMAP).click()
-        page.wait_for_function("document.body.dataset.crs === 'gcj02'")
+        page.wait_for_function("() => document.body.dataset.crs === 'gcj02'")
         after = page.evaluate("(id) => georeg.positionOf('entities', id)", entity_id)
         x, y = wgs84_to_gcj02(lon, lat)
         assert after == pytest.approx({"lat": y, "lng": x}, abs=2e-6)
@@ -224,7 +224,7 @@ def test_amap_base_map_shifts_the_overlays_into_gcj02_and_back(
                       [lat, lng])
 
         page.get_by_text("OpenStreetMap").click()
-        page.wait_for_function("document.body.dataset.crs === 'wgs84'")
+        page.wait_for_function("() => document.body.dataset.crs === 'wgs84'")
         back = page.evaluate("(id) => georeg.positionOf('entities', id)", entity_id)
         assert back == pytest.approx(before, abs=1e-9)
         # the tiles were asked for and failed; the data did not depend on them
@@ -268,7 +268,8 @@ def test_draw_a_polygon_press_select_and_get_targets_inside_it(
     page.fill("#gr-n", "8")
     page.fill("#gr-replacements", "3")
     page.get_by_role("button", name="选取").click()
-    page.wait_for_function("/^[0-9]+$/.test(document.body.dataset.plan || '')", timeout=60_000)
+    page.wait_for_function("() => /^[0-9]+$/.test(document.body.dataset.plan || '')",
+                           timeout=60_000)
     plan_id = int(page.evaluate("document.body.dataset.plan"))
     assert page.locator("#gr-targets tbody tr").count() == 11
     assert page.locator(".gr-target").count() == 11
@@ -302,7 +303,7 @@ def test_the_drawing_page_shows_the_apis_own_messages(browser: Any, live: str) -
     page.goto(live + "/maps/draw")
     wait_ready(page)
     page.get_by_role("button", name="选取").click()  # no area at all
-    page.wait_for_function("document.body.dataset.plan === 'error'")
+    page.wait_for_function("() => document.body.dataset.plan === 'error'")
     request = urllib.request.Request(
         live + "/api/v1/sampling/plans", headers={"Authorization": f"Bearer {token}",
                                                   "Content-Type": "application/json"},
@@ -323,7 +324,7 @@ def test_the_drawing_page_shows_the_apis_own_messages(browser: Any, live: str) -
     page.fill("#gr-n", "99999")
     page.evaluate("document.body.dataset.plan = ''")
     page.get_by_role("button", name="选取").click()
-    page.wait_for_function("document.body.dataset.plan === 'error'")
+    page.wait_for_function("() => document.body.dataset.plan === 'error'")
     assert "gr-invalid" in (page.get_attribute("#gr-n", "class") or "")
     assert page.locator("#gr-errors li").count() >= 1
     # the console shows the 422s the page handled, nothing else
@@ -356,7 +357,7 @@ def test_login_form_signs_in_and_returns_to_the_page(browser: Any, live: str) ->
     page.fill("#gr-username", "admin")
     page.fill("#gr-password", "wrong")
     page.get_by_role("button", name="登录").click()
-    page.wait_for_function("document.getElementById('gr-login-error').textContent !== ''")
+    page.wait_for_function("() => document.getElementById('gr-login-error').textContent !== ''")
     assert "账号或密码错误" in page.inner_text("#gr-login-error")
     page.fill("#gr-password", TEST_PASSWORD)
     page.get_by_role("button", name="登录").click()

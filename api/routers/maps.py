@@ -115,7 +115,12 @@ def vector_tile(conn: Db, account: CurrentAccount, layer: tiles.Layer,
 html_pages = APIRouter(prefix="/maps", include_in_schema=False)
 
 
-def _page(settings: Settings, build: Any) -> HTMLResponse:
+def _nonce(request: Request) -> str | None:
+    """The CSP nonce api.security made for this response (None without the middleware)."""
+    return getattr(request.state, "csp_nonce", None)
+
+
+def _page(request: Request, settings: Settings, build: Any) -> HTMLResponse:
     """A page, or a zh-CN explanation (503) when the Leaflet files are not installed."""
     folder = assets_dir(settings)
     absent = assets.missing(folder)
@@ -125,50 +130,52 @@ def _page(settings: Settings, build: Any) -> HTMLResponse:
         return HTMLResponse(pages.missing_assets_page(message), status_code=503)
     try:
         page = build()
-        return HTMLResponse(page.render(), headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(page.render(_nonce(request)), headers={"Cache-Control": "no-cache"})
     except assets.AssetError as e:
         log.error("%s", e)
         return HTMLResponse(pages.missing_assets_page(str(e)), status_code=503)
 
 
 @html_pages.get("/login")
-def login() -> HTMLResponse:
-    return HTMLResponse(pages.login_page())
+def login(request: Request) -> HTMLResponse:
+    return HTMLResponse(pages.login_page(_nonce(request)))
 
 
 @html_pages.get("/")
-def county(conn: Db, settings: AppSettings) -> HTMLResponse:
+def county(request: Request, conn: Db, settings: AppSettings) -> HTMLResponse:
     tiles_needed = map_layers.entity_count(conn) > settings.map_vector_tiles_above
-    return _page(settings, lambda: pages.county_page(settings, vector_tiles=tiles_needed))
+    return _page(request, settings,
+                 lambda: pages.county_page(settings, vector_tiles=tiles_needed))
 
 
 @html_pages.get("/townships/{code}")
-def township(conn: Db, settings: AppSettings, day: Today, code: TownshipCode,
+def township(request: Request, conn: Db, settings: AppSettings, day: Today, code: TownshipCode,
              month: MonthQuery = None) -> HTMLResponse:
     row = get_township(conn, code)
     if month:
         year, mon = parse_month(month)
     else:
         year, mon = map_layers.latest_patrol_month(conn, day)
-    return _page(settings, lambda: pages.township_page(settings, code=code, name=row.name,
-                                                       month=f"{year}-{mon:02d}"))
+    return _page(request, settings, lambda: pages.township_page(
+        settings, code=code, name=row.name, month=f"{year}-{mon:02d}"))
 
 
 @html_pages.get("/provenance")
-def provenance(conn: Db, settings: AppSettings, day: Today,
+def provenance(request: Request, conn: Db, settings: AppSettings, day: Today,
                year: YearQuery = None) -> HTMLResponse:
     year = year or latest_year(conn, day)
-    return _page(settings, lambda: pages.provenance_page(settings, year=year))
+    return _page(request, settings, lambda: pages.provenance_page(settings, year=year))
 
 
 @html_pages.get("/draw")
-def draw(settings: AppSettings) -> HTMLResponse:
-    return _page(settings, lambda: pages.draw_page(settings))
+def draw(request: Request, settings: AppSettings) -> HTMLResponse:
+    return _page(request, settings, lambda: pages.draw_page(settings))
 
 
 @html_pages.get("/plans/{plan_id}")
-def plan(settings: AppSettings, plan_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
-    return _page(settings, lambda: pages.plan_page(settings, plan_id=plan_id))
+def plan(request: Request, settings: AppSettings,
+         plan_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
+    return _page(request, settings, lambda: pages.plan_page(settings, plan_id=plan_id))
 
 
 class _AssetFiles(StaticFiles):
