@@ -27,6 +27,7 @@ from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
 from georeg.registry import KIND_LABELS, Kind
 from importers import anxi, demo
+from importers.demo.accounts import create_demo_accounts
 
 BENCH_DB = "georeg_bench"
 GRID_DB = "georeg_bench_grid"
@@ -73,7 +74,8 @@ def main() -> int:
     with setup("迁移数据库结构"):
         migrate(engine)
     with setup("载入安溪县 2023 年参考数据"), engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+        anxi.load(conn, seed=1)
+        create_demo_accounts(conn, settings.demo_password)
 
     # A throwaway key: the bench database is dropped on the next run.
     key_text = generate_key_text()
@@ -93,7 +95,7 @@ def main() -> int:
 
     # Provenance collection through the API, on the same registry.
     env = collection.bench_env(url, str(settings.state_dir)) | {
-        "GEOREG_PII_KEY": key_text, "GEOREG_SECRET_KEY": generate_key_text()}
+        "GEOREG_PII_KEY": key_text}
     points = int(os.environ.get("GEOREG_BENCH_POINTS", 200_000))
     collection_rows = collection.run(engine, env, n=points)
     engine.dispose()
@@ -103,7 +105,8 @@ def main() -> int:
     grid_engine = make_engine(grid_url, pool_size=1, interactive=False)
     migrate(grid_engine)
     with grid_engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+        anxi.load(conn, seed=1)
+        create_demo_accounts(conn, settings.demo_password)
     reassign_rows = reassign.run(grid_engine,
                                  n=int(os.environ.get("GEOREG_BENCH_REASSIGN", 1_000_000)))
     grid_engine.dispose()
@@ -124,10 +127,10 @@ def main() -> int:
     maps_engine = make_engine(maps_url, pool_size=1, interactive=False)
     migrate(maps_engine)
     with maps_engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+        anxi.load(conn, seed=1)
+        create_demo_accounts(conn, settings.demo_password)
     map_rows, map_lines = maps.run(maps_engine, collection.bench_env(
-        maps_url, str(settings.state_dir)) | {"GEOREG_PII_KEY": key_text,
-                                              "GEOREG_SECRET_KEY": generate_key_text()},
+        maps_url, str(settings.state_dir)) | {"GEOREG_PII_KEY": key_text},
         cipher=cipher)
     maps_engine.dispose()
 

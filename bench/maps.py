@@ -263,6 +263,7 @@ def main() -> int:
     from georeg.config import Settings
     from georeg.database import make_engine, migrate
     from importers import anxi
+    from importers.demo.accounts import create_demo_accounts
 
     settings = Settings()
     setup = Recorder()
@@ -270,10 +271,11 @@ def main() -> int:
     engine = make_engine(url, pool_size=1, interactive=False)
     migrate(engine)
     with engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+        anxi.load(conn, seed=1)
+        create_demo_accounts(conn, settings.demo_password)
     key = generate_key_text()
     env = bench_env(url, str(settings.state_dir)) | {
-        "GEOREG_PII_KEY": key, "GEOREG_SECRET_KEY": generate_key_text()}
+        "GEOREG_PII_KEY": key}
     rows, lines = run(engine, env, cipher=PiiCipher.from_key_text(key))
     engine.dispose()
     big = int(os.environ.get("GEOREG_BENCH_MAPS_PROVINCE", 0))
@@ -282,11 +284,12 @@ def main() -> int:
         engine = make_engine(url, pool_size=1, interactive=False)
         migrate(engine)
         with engine.begin() as conn:
-            anxi.load(conn, demo_password=settings.demo_password, seed=1)
+            anxi.load(conn, seed=1)
+            create_demo_accounts(conn, settings.demo_password)
         demo.generate(engine, seed=2023, scale="province", province_entities=big,
                       cipher=PiiCipher.from_key_text(key))
         lines += province(engine, bench_env(url, str(settings.state_dir)) | {
-            "GEOREG_PII_KEY": key, "GEOREG_SECRET_KEY": generate_key_text()})
+            "GEOREG_PII_KEY": key})
         engine.dispose()
     print_table(f"地图页面：县域总览（{ENTITIES:,} 个主体、{PLOTS:,} 个地块，无头 Chromium）", rows)
     for line in lines:
