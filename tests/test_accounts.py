@@ -16,6 +16,7 @@ from georeg.cluster import Cluster
 from georeg.config import Settings
 from georeg.database import make_engine, migrate
 from georeg.errors import GeoregError
+from georeg.sessions import token_hash
 from tests.conftest import TEST_PASSWORD
 from tests.helpers import login
 
@@ -71,6 +72,22 @@ def test_tokens_are_opaque_and_stored_only_as_their_hash(client: TestClient,
     assert len(stored) == 1 and stored[0].kind == "password"
     assert bytes(stored[0].token_hash) != token.encode() and len(stored[0].token_hash) == 32
     assert me(client, {"Authorization": "Bearer " + token[:-1] + "x"}) == 401
+
+
+def test_the_session_check_sets_the_request_scope(client: TestClient, engine: Engine) -> None:
+    token = login(client, "cnx05")["Authorization"][7:]
+    with engine.begin() as conn:
+        found = conn.execute(text("SELECT username FROM georeg_session_account(:h)"),
+                             {"h": token_hash(token)}).scalar_one()
+        scope = conn.execute(text("SELECT georeg_account_id(), georeg_role(), "
+                                  "georeg_township()")).one()
+    assert found == "cnx05"
+    assert scope[0] == account_id(engine, "cnx05") and scope[1:] == ("township_supervisor",
+                                                                      CANNEI)
+    with engine.begin() as conn:  # a wrong token sets nothing
+        assert conn.execute(text("SELECT * FROM georeg_session_account(:h)"),
+                            {"h": token_hash(token + "x")}).first() is None
+        assert conn.execute(text("SELECT georeg_role()")).scalar() is None
 
 
 def test_logout_ends_this_session_only(client: TestClient) -> None:
@@ -216,6 +233,19 @@ def test_account_input_is_checked(client: TestClient, admin: dict[str, str]) -> 
                    grids=["350524100000001"]), 422)  # a grid of another township
     problem(create(username="svc30", role="service", scopes=["delete"]), 422)
     problem(create(username="svc31", role="service"), 422)  # no scope
+
+
+def test_a_collector_may_have_grids_of_its_township(client: TestClient, admin: dict[str, str],
+                                                    engine: Engine) -> None:
+    with engine.connect() as conn:
+        codes = conn.execute(text("SELECT DISTINCT code FROM grid WHERE township_code = :t "
+                                  "ORDER BY code LIMIT 2"), {"t": CANNEI}).scalars().all()
+    r = client.post("/api/v1/accounts", headers=login(client, "cnx05"), json={
+        "username": "col32", "display_name": "网格采集员", "role": "collector",
+        "township_code": CANNEI, "grids": codes})
+    assert r.status_code == 201, r.text
+    headers = sign_in(client, "col32", r.json()["password"])
+    assert client.get("/api/v1/auth/me", headers=headers).json()["grids"] == sorted(codes)
 
 
 # --- API keys -----------------------------------------------------------------------------------
