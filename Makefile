@@ -50,8 +50,9 @@ demo: setup
 	$(GEOREG) db up
 	$(GEOREG) migrate
 	$(GEOREG) load anxi-2023
+	$(GEOREG) demo-accounts
 	$(GEOREG) demo-data --seed $(SEED)
-	@echo "演示账号：admin 及 24 个乡镇账号（如 cnx05），密码：$${GEOREG_DEMO_PASSWORD:-georeg-demo}"
+	@echo "演示账号：admin、county01、clerk01、col05 及 24 个乡镇账号（如 cnx05），密码：$${GEOREG_DEMO_PASSWORD:-georeg-demo}"
 	$(GEOREG) serve
 
 serve: setup

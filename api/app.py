@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from api import errors
 from api.routers import (
+    accounts,
     auth,
     collections,
     credit,
@@ -29,7 +30,8 @@ from georeg import __version__
 from georeg.clock import Clock, system_clock
 from georeg.config import Settings
 from georeg.database import make_engine
-from georeg.keys import pii_cipher, token_secret
+from georeg.keys import pii_cipher
+from georeg.sessions import trusted_networks
 from maps.pages import tile_origins
 
 API_PREFIX = "/api/v1"
@@ -49,13 +51,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
-    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size)
+    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size,
+                                   pool_timeout=settings.pool_timeout)
     app.state.cipher = pii_cipher(settings)
-    app.state.token_secret = token_secret(settings)
+    app.state.trusted_proxies = trusted_networks(settings.trusted_proxies)
     errors.register(app)
-    for router in (health.router, auth.router, townships.router, entities.producers,
-                   entities.smallholders, plots.router, collections.router, reports.router,
-                   grids.router, patrols.router, credit.router, sampling.router,
+    for router in (health.router, auth.router, accounts.router, townships.router,
+                   entities.producers, entities.smallholders, plots.router, collections.router,
+                   reports.router, grids.router, patrols.router, credit.router, sampling.router,
                    testing.router, testing.reports):
         app.include_router(router, prefix=API_PREFIX)
     maps.install(app, settings, API_PREFIX)  # /maps/ pages, their layers, tiles and assets

@@ -1,22 +1,26 @@
-"""Dependencies as Annotated aliases: the engine, the signed-in account, the PII cipher, today."""
+"""Dependencies as Annotated aliases: the engine, the signed-in account, the PII cipher, today.
+
+The token comes from the bearer header here; checking it is georeg.sessions' (the pages'
+cookie sessions will bring their token the same way)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, timedelta
+from datetime import date
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
-from georeg.accounts import Account, get_account
+from georeg import sessions
+from georeg.accounts import Account, Role, Scope
 from georeg.clock import today
 from georeg.config import Settings
-from georeg.database import set_scope, transaction
-from georeg.errors import Unauthorized
+from georeg.database import transaction
+from georeg.errors import Forbidden, PasswordChangeRequired, Unauthorized
 from georeg.pii import PiiCipher
+from georeg.sessions import LoginPolicy, Session, check_session
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -44,36 +48,55 @@ async def request_today(request: Request) -> date:
     return today(request.app.state.clock)
 
 
-def issue_token(request: Request, account: Account) -> tuple[str, int]:
+def client_address(request: Request) -> str:
+    """The client's address; X-Forwarded-For counts only from GEOREG_TRUSTED_PROXIES."""
     state = request.app.state
-    seconds = state.settings.token_minutes * 60
-    claims = {"sub": str(account.id), "role": account.role.value,
-              "exp": state.clock().astimezone(UTC) + timedelta(seconds=seconds)}
-    return jwt.encode(claims, state.token_secret, algorithm="HS256"), seconds
+    return sessions.client_address(request.client.host if request.client else None,
+                                   request.headers.get("x-forwarded-for"),
+                                   state.trusted_proxies)
+
+
+def login_policy(request: Request) -> LoginPolicy:
+    s: Settings = request.app.state.settings
+    return LoginPolicy(free_failures=s.login_free_failures,
+                       max_delay_s=s.login_max_delay_seconds, lock_after=s.login_lock_after,
+                       lock_s=s.login_lock_minutes * 60, idle_s=s.session_idle_minutes * 60,
+                       absolute_s=s.token_minutes * 60)
+
+
+def current_session(conn: Annotated[Connection, Depends(db, scope="function")],
+                    token: Annotated[str | None, Depends(oauth2)]) -> Session:
+    """The session of the bearer token; its check also sets the request's scope (sql/018)."""
+    if not token:
+        raise Unauthorized("请先登录（POST /api/v1/auth/token）")
+    found = check_session(conn, token)
+    if found is None:
+        raise Unauthorized("登录已失效或已退出，请重新登录")
+    return found
+
+
+# Only these may be called before a forced password change.
+_BEFORE_CHANGE = frozenset({"/api/v1/auth/me", "/api/v1/auth/password", "/api/v1/auth/logout"})
 
 
 def current_account(request: Request,
-                    conn: Annotated[Connection, Depends(db, scope="function")],
-                    token: Annotated[str | None, Depends(oauth2)]) -> Account:
-    if not token:
-        raise Unauthorized("请先登录（POST /api/v1/auth/token）")
-    try:
-        # Expiry is checked against the app's clock (injectable), not the library's.
-        claims = jwt.decode(token, request.app.state.token_secret, algorithms=["HS256"],
-                            options={"verify_exp": False, "require": ["exp", "sub"]})
-        if claims["exp"] <= request.app.state.clock().timestamp():
-            raise Unauthorized("登录已过期，请重新登录")
-        account = get_account(conn, int(claims["sub"]))
-    except (jwt.PyJWTError, KeyError, ValueError) as e:
-        raise Unauthorized("登录凭证无效或已过期") from e
-    if account is None:
-        raise Unauthorized("账号不存在或已停用")
-    set_scope(conn, account_id=account.id, role=account.role.value,
-              township_code=account.township_code)
+                    session: Annotated[Session, Depends(current_session)]) -> Account:
+    account = session.account
+    if account.must_change_password and request.url.path not in _BEFORE_CHANGE:
+        raise PasswordChangeRequired("请先修改初始密码（POST /api/v1/auth/password）")
+    if account.role == Role.service:
+        # An API key does what its scopes say: read = GET, collect = site point uploads.
+        reading = request.method in ("GET", "HEAD")
+        allowed = (Scope.read in account.scopes if reading else
+                   Scope.collect in account.scopes
+                   and request.url.path.startswith("/api/v1/collections/"))
+        if not allowed:
+            raise Forbidden("该接口密钥无权进行此操作")
     return account
 
 
 Db = Annotated[Connection, Depends(db, scope="function")]
+CurrentSession = Annotated[Session, Depends(current_session)]
 CurrentAccount = Annotated[Account, Depends(current_account)]
 Cipher = Annotated[PiiCipher, Depends(cipher)]
 AppSettings = Annotated[Settings, Depends(settings)]

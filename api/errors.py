@@ -26,6 +26,7 @@ from georeg.errors import (
     MalformedRequest,
     NotFound,
     PayloadTooLarge,
+    TooManyAttempts,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -42,6 +43,7 @@ STATUS: dict[type[GeoregError], int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyAttempts: 429,
     DatabaseUnavailable: 503,
     DatabaseFault: 500,
 }
@@ -74,7 +76,9 @@ def register(app: FastAPI) -> None:
     @app.exception_handler(GeoregError)
     async def domain_error(request: Request, exc: GeoregError) -> JSONResponse:
         status = status_of(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         # The class names the problem: file readers' errors carry a finer `code` of their own,
         # which their field error already reports.
         return problem(status, type(exc).code, exc.title, exc.detail, request, exc.errors,

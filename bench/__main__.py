@@ -29,6 +29,7 @@ from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
 from georeg.registry import KIND_LABELS, Kind
 from importers import anxi, demo
+from importers.demo.accounts import create_demo_accounts
 
 BENCH_DB = "georeg_bench"
 GRID_DB = "georeg_bench_grid"
@@ -65,7 +66,8 @@ def fresh_database(settings: Settings, progress: Recorder, name: str = BENCH_DB)
 def load_reference(engine: Engine, settings: Settings) -> None:
     """The Anxi reference data and the accounts the bench signs in with."""
     with engine.begin() as conn:
-        anxi.load(conn, demo_password=settings.demo_password, seed=1)
+        anxi.load(conn, seed=1)
+        create_demo_accounts(conn, settings.demo_password)
 
 
 def main() -> int:
@@ -101,7 +103,7 @@ def main() -> int:
 
     # Provenance collection through the API, on the same registry.
     env = collection.bench_env(url, str(settings.state_dir)) | {
-        "GEOREG_PII_KEY": key_text, "GEOREG_SECRET_KEY": generate_key_text()}
+        "GEOREG_PII_KEY": key_text}
     points = int(os.environ.get("GEOREG_BENCH_POINTS", 200_000))
     collection_rows = collection.run(engine, env, n=points)
     engine.dispose()
@@ -132,8 +134,7 @@ def main() -> int:
     migrate(maps_engine)
     load_reference(maps_engine, settings)
     map_rows, map_lines = maps.run(maps_engine, collection.bench_env(
-        maps_url, str(settings.state_dir)) | {"GEOREG_PII_KEY": key_text,
-                                              "GEOREG_SECRET_KEY": generate_key_text()},
+        maps_url, str(settings.state_dir)) | {"GEOREG_PII_KEY": key_text},
         cipher=cipher)
     maps_engine.dispose()
 

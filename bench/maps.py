@@ -271,7 +271,7 @@ def main() -> int:
     load_reference(engine, settings)
     key = generate_key_text()
     env = bench_env(url, str(settings.state_dir)) | {
-        "GEOREG_PII_KEY": key, "GEOREG_SECRET_KEY": generate_key_text()}
+        "GEOREG_PII_KEY": key}
     rows, lines = run(engine, env, cipher=PiiCipher.from_key_text(key))
     engine.dispose()
     big = int(os.environ.get("GEOREG_BENCH_MAPS_PROVINCE", 0))
@@ -283,7 +283,7 @@ def main() -> int:
         demo.generate(engine, seed=2023, scale="province", province_entities=big,
                       cipher=PiiCipher.from_key_text(key))
         lines += province(engine, bench_env(url, str(settings.state_dir)) | {
-            "GEOREG_PII_KEY": key, "GEOREG_SECRET_KEY": generate_key_text()})
+            "GEOREG_PII_KEY": key})
         engine.dispose()
     print_table(f"地图页面：县域总览（{ENTITIES:,} 个主体、{PLOTS:,} 个地块，无头 Chromium）", rows)
     for line in lines:

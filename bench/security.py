@@ -175,7 +175,7 @@ def county(settings: Settings, setup: Recorder) -> tuple[list[Row], list[str]]:
         key = generate_key_text()
         demo.generate(engine, seed=2023, cipher=PiiCipher.from_key_text(key))
     env = bench_env(url, str(settings.state_dir)) | {
-        "GEOREG_PII_KEY": key, "GEOREG_SECRET_KEY": generate_key_text()}
+        "GEOREG_PII_KEY": key}
     township = os.environ.get("GEOREG_BENCH_TOWNSHIP", TOWNSHIP)
     try:
         with serve(env, workers=1) as (port, login):

@@ -1,4 +1,5 @@
-"""`georeg load anxi-2023` and `georeg demo-data`: reference data and reproducible demo data.
+"""`georeg load anxi-2023`, `georeg demo-accounts` and `georeg demo-data`: reference data, the
+demo's accounts and reproducible demo data.
 
 The loaders and georeg.keys are imported inside the commands: numpy, shapely and cryptography
 take about a second, which `georeg --help` and the other commands should not pay.
@@ -21,19 +22,29 @@ def load() -> None:
 @click.option("--seed", default=1, show_default=True, help="演示网格的随机种子")
 @click.pass_obj
 def load_anxi(settings: Settings, seed: int) -> None:
-    """安溪县 2023 年：24 个乡镇、账号、年度目标与快检任务、演示边界与网格。"""
-    from georeg.keys import pii_cipher, token_secret  # lazy: see the module docstring
+    """安溪县 2023 年：24 个乡镇、年度目标与快检任务、演示边界与网格（不建账号）。"""
+    from georeg.keys import pii_cipher  # lazy: see the module docstring
     from importers import anxi
 
     pii_cipher(settings, create=True)
-    token_secret(settings, create=True)
     engine = engine_for(settings)
     with step("载入安溪县 2023 年参考数据"), engine.begin() as conn:
-        counts = anxi.load(conn, demo_password=settings.demo_password, seed=seed)
+        counts = anxi.load(conn, seed=seed)
     click.echo("乡镇 {townships}，演示边界 {boundaries}，新网格 {grids}，"
-               "年度目标 {plan_targets} 项，禁用农药 {banned_substances} 种，"
-               "新账号 {accounts_created}".format(**counts))
+               "年度目标 {plan_targets} 项，禁用农药 {banned_substances} 种".format(**counts))
     click.echo(anxi.ATTRIBUTION)
+
+
+@main.command("demo-accounts")
+@click.pass_obj
+def demo_accounts(settings: Settings) -> None:
+    """演示账号（只用于演示）：admin、24 个乡镇账号及每种角色一个，共用演示密码。"""
+    from importers.demo.accounts import create_demo_accounts
+
+    engine = engine_for(settings)
+    with step("建立演示账号"), engine.begin() as conn:
+        created = create_demo_accounts(conn, settings.demo_password)
+    click.echo(f"新建演示账号 {created} 个（已有的账号及其密码不变）")
 
 
 @main.command("demo-data")

@@ -31,11 +31,23 @@ class Settings(BaseSettings):
     db_name: str = "georeg"
     db_user: str = "georeg"
     pool_size: int = 16
+    # seconds a request waits for a pooled connection before a 503
+    pool_timeout: float = 10
+
 
     pii_key: str | None = None
-    secret_key: str | None = None
+    # sessions: absolute lifetime of a sign-in, and how long it may stay unused
     token_minutes: int = 8 * 60
+    session_idle_minutes: int = 60
     demo_password: str = "georeg-demo"
+    # sign-in throttling per (username, client address): free failures, then a doubling wait up
+    # to the maximum, then a lock
+    login_free_failures: int = 5
+    login_max_delay_seconds: int = 30
+    login_lock_after: int = 10
+    login_lock_minutes: int = 15
+    # proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated)
+    trusted_proxies: str = ""
 
     # provenance collection flags
     collection_max_accuracy_m: float = 30.0

@@ -15,14 +15,22 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from georeg.config import SQL_DIR
-from georeg.errors import DatabaseFault, DatabaseUnavailable, GeoregError, from_constraint
+from georeg.errors import (
+    DatabaseFault,
+    DatabaseUnavailable,
+    GeoregError,
+    ServerBusy,
+    from_constraint,
+)
 
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str, *, pool_size: int = 16, interactive: bool = True) -> Engine:
+def make_engine(url: str, *, pool_size: int = 16, interactive: bool = True,
+                pool_timeout: float = 10) -> Engine:
     """An engine whose pool keeps its connections open (reopening a backend costs ~20 ms).
 
     Interactive connections (the API) turn parallel workers off: on 2 cores they cost ~20 ms
@@ -36,7 +44,7 @@ def make_engine(url: str, *, pool_size: int = 16, interactive: bool = True) -> E
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_timeout=10,
+        pool_timeout=pool_timeout,
         connect_args={"options": options, "connect_timeout": 5},
     )
 
@@ -48,6 +56,10 @@ def translated_errors() -> Iterator[None]:
         yield
     except GeoregError:
         raise
+    except PoolTimeout as e:
+        # Every connection of the pool is busy: a 503 the client may retry, never a 500.
+        log.warning("connection pool exhausted")
+        raise ServerBusy(retry_after=5) from e
     except DBAPIError as e:
         orig = e.orig
         if isinstance(orig, psycopg.errors.IntegrityError):

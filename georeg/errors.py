@@ -16,9 +16,12 @@ class GeoregError(Exception):
     code = "error"
     title = "请求无法处理"
 
-    def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None) -> None:
+    def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None,
+                 *, retry_after: int | None = None) -> None:
         self.detail = detail or self.title
         self.errors = errors or []
+        # seconds; the API answers it as a Retry-After header
+        self.retry_after = retry_after
         super().__init__(self.detail)
 
 
@@ -67,9 +70,25 @@ class Forbidden(GeoregError):
     title = "无权操作"
 
 
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+    title = "请先修改初始密码"
+
+
+class TooManyAttempts(GeoregError):
+    code = "too_many_attempts"
+    title = "登录尝试过于频繁"
+
+
 class DatabaseUnavailable(GeoregError):
     code = "database_unavailable"
     title = "数据库暂时不可用"
+
+
+class ServerBusy(DatabaseUnavailable):
+    """Every pooled connection is in use: the client should come back shortly."""
+    code = "server_busy"
+    title = "服务器繁忙，请稍后重试"
 
 
 class DatabaseFault(GeoregError):
@@ -99,6 +118,16 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
     "entity_resident_id_person": (InvalidInput, "resident_id", "not_allowed",
                                   "只有农户登记身份证号"),
     "account_username_key": (Conflict, "username", "duplicate", "账号已存在"),
+    "account_username_check": (InvalidInput, "username", "invalid_username",
+                               "账号只能由 2-64 位小写字母、数字、下划线、点或连字符组成"),
+    "account_role_check": (InvalidInput, "role", "invalid_role", "未知的角色"),
+    "account_scope": (InvalidInput, "township_code", "scope",
+                      "采集员和乡镇监管员须属于一个乡镇；县级角色不属于乡镇"),
+    "account_township_code_fkey": (InvalidInput, "township_code", "unknown_township",
+                                   "未知的乡镇代码"),
+    "account_scopes": (InvalidInput, "scopes", "invalid_scope", "未知的接口权限"),
+    "account_service_scopes": (InvalidInput, "scopes", "not_allowed", "只有服务账号设置接口权限"),
+    "account_collector_grids": (InvalidInput, "grids", "not_allowed", "只有采集员指定网格"),
     "grid_one_version_at_a_time": (Conflict, "valid_from", "overlapping_version",
                                    "同一网格编码的有效期重叠"),
     "patrol_not_in_future": (InvalidInput, "patrolled_at", "in_future", "巡查时间不能晚于今天"),

@@ -12,7 +12,8 @@ from georeg.pii import PiiCipher
 def _key_file(path: Path, create: bool) -> str:
     if not path.exists():
         if not create:
-            raise RuntimeError(f"缺少密钥文件 {path}：请设置环境变量或先运行 georeg load anxi-2023")
+            raise RuntimeError(f"缺少密钥文件 {path}：请设置环境变量 GEOREG_PII_KEY，"
+                               "或先运行 georeg init（演示：georeg load anxi-2023）")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32) + "\n")
         path.chmod(0o600)
@@ -22,7 +23,3 @@ def _key_file(path: Path, create: bool) -> str:
 def pii_cipher(settings: Settings, *, create: bool = False) -> PiiCipher:
     text = settings.pii_key or _key_file(settings.state_dir / "pii.key", create)
     return PiiCipher.from_key_text(text)
-
-
-def token_secret(settings: Settings, *, create: bool = False) -> str:
-    return settings.secret_key or _key_file(settings.state_dir / "secret.key", create)

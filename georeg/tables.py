@@ -156,9 +156,18 @@ account = Table(
     Column("display_name", Text, nullable=False),
     Column("role", Text, nullable=False),
     Column("township_code", CHAR(12), ForeignKey("township.code")),
-    Column("password_hash", Text, nullable=False),
+    Column("password_hash", Text),  # NULL: a service account (API keys only)
     Column("active", Boolean, nullable=False),
     _timestamptz("created_at"),
+    # sql/019_accounts.sql
+    Column("must_change_password", Boolean, nullable=False),
+    Column("demo", Boolean, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("grid_codes", ARRAY(Text), nullable=False),
+    Column("password_changed_at", TIMESTAMP(timezone=True)),
+    Column("created_by", BigInteger, ForeignKey("account.id")),
+    Column("updated_at", TIMESTAMP(timezone=True)),
+    Column("updated_by", BigInteger, ForeignKey("account.id")),
 )
 
 # sql/003_accounts.sql: every full view or export of personal data (georeg.pii)

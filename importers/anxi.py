@@ -1,4 +1,5 @@
-"""`georeg load anxi-2023`: the county's townships, accounts, 2023 plan and demo boundaries.
+"""`georeg load anxi-2023`: the county's townships, 2023 plan and demo boundaries (no accounts:
+`georeg init` creates the administrator, importers.demo.accounts the demo's accounts).
 
 Source: 安农〔2023〕66号 (attachments 3 and 4); township points and the county outline from
 Vonng/adcode (CC BY 4.0), published in GCJ-02 and converted to WGS 84 here.
@@ -17,7 +18,6 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import Connection, text
 
-from georeg.accounts import Role, ensure_account
 from georeg.config import DATA_DIR
 from georeg.coords import gcj02_to_wgs84
 from georeg.testing.mrl import normalize_substance
@@ -104,7 +104,7 @@ def read_banned(folder: Path = ANXI_DIR) -> list[str]:
     return [normalize_substance(r["pesticide_cn"]) for r in rows]
 
 
-def load(conn: Connection, *, demo_password: str, seed: int = 1, folder: Path = ANXI_DIR) -> dict:
+def load(conn: Connection, *, seed: int = 1, folder: Path = ANXI_DIR) -> dict:
     """Load (or refresh) the reference data; idempotent. Returns counts for the CLI."""
     townships = read_townships(folder)
     codes = [t.code for t in townships]
@@ -142,12 +142,5 @@ def load(conn: Connection, *, demo_password: str, seed: int = 1, folder: Path = 
         SET categories = EXCLUDED.categories, source = EXCLUDED.source"""),
         [{"s": b, "c": list(BANNED_CATEGORIES), "src": SOURCE_BANNED} for b in banned])
 
-    created = ensure_account(conn, username="admin", display_name="系统管理员", role=Role.admin,
-                             password=demo_password)
-    for t in townships:
-        created += ensure_account(conn, username=t.account, display_name=f"{t.name}农安站",
-                                  role=Role.township_supervisor, password=demo_password,
-                                  township_code=t.code)
     return {"townships": len(townships), "boundaries": drawn, "grids": grids,
-            "plan_targets": len(targets), "banned_substances": len(banned),
-            "accounts_created": int(created)}
+            "plan_targets": len(targets), "banned_substances": len(banned)}

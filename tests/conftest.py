@@ -45,12 +45,15 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def template(cluster: Cluster) -> str:
     from importers import anxi
+    from importers.demo.accounts import create_demo_accounts
 
     cluster.create_database(TEMPLATE)
     engine = make_engine(cluster.url(TEMPLATE), pool_size=1, interactive=False)
     migrate(engine)
     with engine.begin() as conn:
-        anxi.load(conn, demo_password=TEST_PASSWORD, seed=1)
+        anxi.load(conn, seed=1)
+        # the demo's accounts, made the way `make demo` makes them
+        create_demo_accounts(conn, TEST_PASSWORD)
     engine.dispose()
     return TEMPLATE
 
@@ -82,8 +85,8 @@ def cipher(pii_key_text: str) -> PiiCipher:
 
 @pytest.fixture
 def settings(db_url: str, pii_key_text: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, pii_key=pii_key_text, secret_key="test-secret-" + "x" * 32,
-                    state_dir=tmp_path / "state", demo_password=TEST_PASSWORD, pool_size=4)
+    return Settings(database_url=db_url, pii_key=pii_key_text, state_dir=tmp_path / "state",
+                    demo_password=TEST_PASSWORD, pool_size=4)
 
 
 @pytest.fixture

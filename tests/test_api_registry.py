@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from georeg.accounts import Role, ensure_account
 from georeg.config import Settings
+from georeg.sessions import token_hash
 from tests.conftest import TEST_PASSWORD
 from tests.helpers import login, point_in, resident_id, square_around, uscc
 
@@ -346,14 +347,16 @@ def test_grid_assignment_follows_the_version_valid_on_the_injected_day(
     assert grids == {6: old.id, 8: new_id}
 
 
-def test_expired_tokens_are_refused(settings: Settings) -> None:
-    from datetime import datetime
-
-    from georeg.clock import fixed_clock
-
-    with TestClient(create_app(settings, clock=fixed_clock(datetime(2023, 1, 1, 8)))) as c:
-        headers = login(c, "admin")
-        assert c.get("/api/v1/auth/me", headers=headers).status_code == 200
-    later = fixed_clock(datetime(2023, 1, 2, 8))  # more than 8 hours on
-    with TestClient(create_app(settings, clock=later)) as c:
-        assert_problem(c.get("/api/v1/auth/me", headers=headers), 401)
+def test_expired_sessions_are_refused(client: TestClient, engine: Engine) -> None:
+    # Sessions expire by the database's clock: an absolute limit and an idle limit.
+    absolute, idle = login(client, "admin"), login(client, "admin")
+    assert client.get("/api/v1/auth/me", headers=absolute).status_code == 200
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE auth_session SET expires_at = now() - interval '1 second' "
+                          "WHERE token_hash = :h"),
+                     {"h": token_hash(absolute["Authorization"][7:])})
+        conn.execute(text("UPDATE auth_session SET last_seen_at = now() - interval '2 hours' "
+                          "WHERE token_hash = :h"), {"h": token_hash(idle["Authorization"][7:])})
+    assert_problem(client.get("/api/v1/auth/me", headers=absolute), 401)
+    assert_problem(client.get("/api/v1/auth/me", headers=idle), 401)
+    assert client.get("/api/v1/auth/me", headers=login(client, "admin")).status_code == 200

@@ -40,12 +40,13 @@ PHONE = "13912345678"
 
 @pytest.fixture
 def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    # the template's demo accounts already hold these names (importers.demo.accounts): a no-op
     with engine.begin() as conn:
-        ensure_account(conn, username="clerk01", display_name="信用管理员甲",
+        ensure_account(conn, username="clerk01", display_name="信用管理员",
                        role=Role.credit_clerk, password=TEST_PASSWORD)
-        ensure_account(conn, username="county01", display_name="县农安中心乙",
+        ensure_account(conn, username="county01", display_name="县农安中心监管员",
                        role=Role.county_supervisor, password=TEST_PASSWORD)
-        ensure_account(conn, username="col05", display_name="参内采集员",
+        ensure_account(conn, username="col05", display_name="参内镇采集员",
                        role=Role.collector, password=TEST_PASSWORD, township_code=CANNEI)
     app = create_app(settings, clock=fixed_clock(datetime(2025, 6, 30, 10)))
     if not any(getattr(r, "path", "").startswith("/api/v1/credit") for r in app.routes):
@@ -146,7 +147,7 @@ def test_each_event_kind_is_recorded_with_its_labels(
     events = sorted(record["events"], key=lambda e: e["occurred_on"])
     got = [(e["kind"], e["outcome"], e["kind_label"], e["outcome_label"]) for e in events]
     assert got == KIND_CASES
-    assert {e["recorded_by"] for e in events} == {"信用管理员甲"}
+    assert {e["recorded_by"] for e in events} == {"信用管理员"}
     assert events[0]["evidence_ref"] == "档案盒0" and events[0]["action"] == "record"
 
     # outcomes belong to their kinds
@@ -505,7 +506,7 @@ def test_a_voided_penalty_delists_and_manual_listing_keeps_history(
     assert d.status_code == 200, d.text
     assert not d.json()["listed"] and not flag(engine, pid)
     history = {h["reason_code"]: h for h in d.json()["history"]}
-    assert history["manual"]["listed_by"] == "县农安中心乙"
+    assert history["manual"]["listed_by"] == "县农安中心监管员"
     assert history["manual"]["detail"] == "群众举报，加密抽检"
     assert history["manual"]["delist_reason"] == "整改到位"
     assert history["manual"]["delisted_on"] == "2025-06-30"

@@ -296,7 +296,6 @@ def test_vector_tiles_aggregate_at_low_zoom_and_carry_points_at_detail(
 
 def _cli(db_url: str, settings: Settings, *args: str) -> tuple[int, str]:
     env = {"GEOREG_DATABASE_URL": db_url, "GEOREG_PII_KEY": settings.pii_key or "",
-           "GEOREG_SECRET_KEY": settings.secret_key or "",
            "GEOREG_STATE_DIR": str(settings.state_dir)}
     result = CliRunner().invoke(cli, list(args), env=env)
     return result.exit_code, result.output
