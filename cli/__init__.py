@@ -1,6 +1,6 @@
 """The `georeg` command line: an interface over the kernel, the grids, the importers and the API.
 
-One module per command group (`db`, `load`, `imports`, `grids`, `reports`, `credit`,
+One module per command group (`audit`, `db`, `load`, `imports`, `grids`, `reports`, `credit`,
 `sampling`, `maps`, `serve`); `base` holds the `main` group and what the commands share. The
 command line holds no SQL: it calls domain functions. It may import every layer, and nothing
 imports it. Modules that take long to load (numpy, shapely, openpyxl, numba, the API app) are
@@ -12,13 +12,13 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 
 # Each command module registers its commands on `main` when imported.
-from cli import credit, db, grids, imports, load, maps, reports, sampling, serve
+from cli import audit, credit, db, grids, imports, load, maps, reports, sampling, serve
 from cli.base import fail, main, step
 from georeg.database import MigrationChanged
 from georeg.errors import GeoregError
 
-__all__ = ["credit", "db", "fail", "grids", "imports", "load", "main", "maps", "reports", "run",
-           "sampling", "serve", "step"]
+__all__ = ["audit", "credit", "db", "fail", "grids", "imports", "load", "main", "maps", "reports",
+           "run", "sampling", "serve", "step"]
 
 
 def run() -> None:
