@@ -69,6 +69,9 @@ DECLARE
     v_after  jsonb;
     v_action text := lower(TG_OP);
 BEGIN
+    IF current_setting('georeg.audit_rows', true) = 'off' THEN
+        RETURN NULL;  -- a bulk pass: recorded per statement instead (audit_statement below)
+    END IF;
     IF TG_OP = 'UPDATE' THEN
         SELECT jsonb_object_agg(n.key, o.value), jsonb_object_agg(n.key, n.value)
         INTO v_before, v_after
@@ -96,7 +99,10 @@ BEGIN
 END $$;
 
 -- Statement-level, over the transition table `changed`. TG_ARGV: [0] the id column, [1] an
--- expression of the row's township over `n` (a row of `changed`), or ''.
+-- expression of the row's township over `n` (a row of `changed`), or ''; [2] 'bulk' on a
+-- registry table, where it records only statements that set georeg.audit_rows = 'off' (a
+-- re-assignment of a million entities after a boundary edit: one row with the ids, not a
+-- million rows). No write escapes the trail either way.
 CREATE FUNCTION audit_statement() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -104,6 +110,10 @@ DECLARE
     v_count    integer;
     v_township text;
 BEGIN
+    IF TG_NARGS > 2 AND TG_ARGV[2] = 'bulk'
+       AND current_setting('georeg.audit_rows', true) IS DISTINCT FROM 'off' THEN
+        RETURN NULL;  -- recorded row by row (audit_row)
+    END IF;
     EXECUTE format('SELECT array_agg(DISTINCT n.%I), count(*), '
                    'CASE WHEN count(DISTINCT %s) = 1 THEN min(%s) END FROM changed n',
                    TG_ARGV[0], coalesce(nullif(TG_ARGV[1], ''), 'NULL::text'),
@@ -151,6 +161,14 @@ BEGIN
                        r.tab, r.id_col, r.township_col, r.entity_col);
         EXECUTE format('CREATE TRIGGER audit_truncate BEFORE TRUNCATE ON %I '
                        'FOR EACH STATEMENT EXECUTE FUNCTION audit_truncate()', r.tab);
+    END LOOP;
+    -- Bulk passes over the registry (georeg.audit_rows = 'off'), per statement.
+    FOR r IN SELECT * FROM (VALUES ('entity', 'id'), ('plot', 'id')) AS t(tab, id_col)
+    LOOP
+        EXECUTE format('CREATE TRIGGER audit_bulk_update AFTER UPDATE ON %I '
+                       'REFERENCING NEW TABLE AS changed FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION audit_statement(%L, %L, %L)',
+                       r.tab, r.id_col, 'n.township_code', 'bulk');
     END LOOP;
     -- Statement-level on the bulk paths: (table, id column, township expression over n).
     FOR r IN SELECT * FROM (VALUES

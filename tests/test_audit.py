@@ -217,3 +217,24 @@ def test_the_command_line_shows_a_history(engine: Engine, client: TestClient, db
     assert "修改" in lines[1] and "admin" in lines[1]
     assert "village: None → 西坪村" in lines[2]
     assert "新增" in lines[3]
+
+
+def test_a_bulk_pass_over_the_registry_is_one_row_per_statement(
+        engine: Engine, client: TestClient) -> None:
+    admin = login(client)
+    ids = [client.post("/api/v1/producers", headers=admin, json={
+        "name": f"批量{i}", "kind": "buyer", "location": point_in(engine, CANNEI, 30 + i)}
+    ).json()["id"] for i in range(3)]
+    with engine.begin() as conn:
+        conn.execute(text("SELECT set_config('georeg.audit_rows', 'off', true)"))
+        conn.execute(text("UPDATE entity SET village = '批量村' WHERE id = ANY(:ids)"),
+                     {"ids": ids})
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT action, record_id, record_ids, row_count FROM audit_event "
+            "WHERE table_name = 'entity' AND action <> 'insert'")).all()
+    assert [(r.action, r.record_id, r.record_ids, r.row_count) for r in rows] == [
+        ("update", None, sorted(ids), 3)]
+    # the record's history finds the statement
+    r = client.get(f"/api/v1/audit?table=entity&id={ids[1]}", headers=admin).json()
+    assert [e["action"] for e in r["events"]] == ["update", "insert"]
