@@ -281,6 +281,8 @@ def test_only_demo_entities_events_may_be_purged_and_only_when_asked(
     with engine.begin() as conn:
         conn.execute(allow)
         conn.execute(purge, {"e": demo})
+        # nothing cascades from an entity (sql/020): its standing goes too, as in the demo loader
+        conn.execute(text("DELETE FROM credit_standing WHERE entity_id = :e"), {"e": demo})
         conn.execute(text("DELETE FROM entity WHERE id = :e"), {"e": demo})
     with engine.connect() as conn:
         left = conn.execute(text("SELECT DISTINCT entity_id FROM credit_event")).scalars().all()
