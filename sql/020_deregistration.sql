@@ -62,6 +62,12 @@ CREATE FUNCTION activity_after_deregistration() RETURNS trigger LANGUAGE plpgsql
 DECLARE
     v_hit bigint;
 BEGIN
+    -- most batches name no deregistered entity: settled by one look-up per distinct entity
+    IF NOT EXISTS (SELECT 1 FROM entity e
+                   WHERE e.id = ANY (ARRAY(SELECT DISTINCT n.entity_id FROM new_rows n))
+                     AND e.deregistered_on IS NOT NULL) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE format('SELECT n.entity_id FROM new_rows n JOIN entity e ON e.id = n.entity_id '
                    'WHERE e.deregistered_on < %s LIMIT 1', TG_ARGV[0]) INTO v_hit;
     IF v_hit IS NOT NULL THEN
