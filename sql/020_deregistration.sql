@@ -58,7 +58,10 @@ END $$;
 -- New activity dated after the entity's deregistration is refused, whatever the path (API,
 -- file import, COPY): one check per statement over its new rows. TG_ARGV: the expression of the
 -- row's day (over the transition table `n`) and the constraint name the error carries.
-CREATE FUNCTION activity_after_deregistration() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SECURITY DEFINER (fixed search_path): the check sees every entity whatever the writer's
+-- row security (sql/022).
+CREATE FUNCTION activity_after_deregistration() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     v_hit bigint;
 BEGIN
