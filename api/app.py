@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from api import errors
 from api.routers import (
     accounts,
+    audit,
     auth,
     collections,
     credit,
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     for router in (health.router, auth.router, accounts.router, townships.router,
                    entities.producers, entities.smallholders, plots.router, collections.router,
                    reports.router, grids.router, patrols.router, credit.router, sampling.router,
-                   testing.router, testing.reports):
+                   testing.router, testing.reports, audit.router):
         app.include_router(router, prefix=API_PREFIX)
     maps.install(app, settings, API_PREFIX)  # /maps/ pages, their layers, tiles and assets
     # CSP (nonces for the pages' inline scripts), frame denial, nosniff, HSTS on HTTPS; around

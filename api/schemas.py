@@ -3,6 +3,7 @@ GEOS and the database check validity and townships)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from geojson_pydantic import MultiPolygon, Point, Polygon
@@ -86,3 +87,10 @@ class PlotUpdate(_Body):
     name: Text | None = None
     geometry: PlotGeometry | None = None
     area_mu: float | None = Field(None, ge=0)
+
+
+class Deregistration(_Body):
+    """注销 (an entity) or 停用 (a plot): the last day of activity and why."""
+
+    on: date = Field(description="注销日期（最后经营日，不得晚于今天，不得早于登记日期）")
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = Field(description="注销原因")

@@ -1,10 +1,11 @@
 """The `georeg` command line: an interface over the kernel, the grids, the importers and the API.
 
-One module per command group (`accounts` with `init`, `db`, `load`, `imports`, `grids`,
-`reports`, `credit`, `sampling`, `maps`, `serve`); `base` holds the `main` group and what the
-commands share. The command line holds no SQL: it calls domain functions. It may import every
-layer, and nothing imports it. Modules that take long to load (numpy, shapely, openpyxl, numba,
-the API app) are imported inside the commands that need them, so `georeg --help` stays quick.
+One module per command group (`accounts` with `init`, `audit`, `backup`, `db`, `load`, `imports`,
+`grids`, `reports`, `credit`, `sampling`, `maps`, `serve`, `tls`); `base` holds the `main` group
+and what the commands share. The command line holds no SQL: it calls domain functions. It may
+import every layer, and nothing imports it. Modules that take long to load (numpy, shapely,
+openpyxl, numba, the API app) are imported inside the commands that need them, so `georeg --help`
+stays quick.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 # Each command module registers its commands on `main` when imported.
 from cli import (
     accounts,
+    audit,
     backup,
     credit,
     db,
@@ -30,8 +32,8 @@ from cli.base import fail, main, step
 from georeg.database import MigrationChanged
 from georeg.errors import GeoregError
 
-__all__ = ["accounts", "backup", "credit", "db", "fail", "grids", "imports", "load", "main",
-           "maps", "reports", "run", "sampling", "serve", "step", "tls"]
+__all__ = ["accounts", "audit", "backup", "credit", "db", "fail", "grids", "imports", "load",
+           "main", "maps", "reports", "run", "sampling", "serve", "step", "tls"]
 
 
 def run() -> None:

@@ -35,7 +35,8 @@ def _check_entities(conn: Connection, rows: list[dict[str, Any]], numbers: list[
                     account: Account, errors: list[FieldError]) -> None:
     ids = sorted({r["entity_id"] for r in rows})
     known = {r.id: r for r in conn.execute(text(
-        "SELECT id, township_code, kind FROM entity WHERE id = ANY(:ids)"), {"ids": ids})}
+        "SELECT id, township_code, kind, deregistered_on FROM entity WHERE id = ANY(:ids)"),
+        {"ids": ids})}
     for i, r in zip(numbers, rows, strict=True):
         entity = known.get(r["entity_id"])
         if entity is None:
@@ -43,6 +44,25 @@ def _check_entities(conn: Connection, rows: list[dict[str, Any]], numbers: list[
         elif not account.may_write(entity.township_code):
             errors.append(_record_error(i, "entity_id", "out_of_scope",
                                         "该主体不在本账号的管辖乡镇"))
+        elif entity.deregistered_on is not None:
+            field, day = _activity_day(r)
+            if day is not None and day > entity.deregistered_on:
+                # the database refuses it too (sql/020); here each record is named
+                errors.append(_record_error(
+                    i, field, "entity_deregistered",
+                    f"该主体已于 {entity.deregistered_on.isoformat()} 注销，不能登记此后的记录"))
+
+
+def _activity_day(r: dict[str, Any]) -> tuple[str, date | None]:
+    """The field and China Standard Time day of an activity record (patrol, certificate, test)."""
+    for field in ("patrolled_at", "issued_on", "sampled_on"):
+        value = r.get(field)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=CST)
+            return field, aware.astimezone(CST).date()
+        if isinstance(value, date):
+            return field, value
+    return "entity_id", None
 
 
 def _check_batch(conn: Connection, rows: list[dict[str, Any]], account: Account, what: str,

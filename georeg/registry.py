@@ -8,10 +8,12 @@ numbers are validated, hashed and encrypted here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 import shapely
+from psycopg import sql
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -31,12 +33,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-from georeg.accounts import Account
-from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
+from georeg.accounts import Account, Role
+from georeg.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from georeg.geometry import parse, to_ewkb
 from georeg.ids import IdentifierError, normalize_phone, normalize_resident_id, normalize_uscc
 from georeg.pii import PiiCipher, mask_phone, mask_resident_id, record_pii_access
@@ -58,6 +61,15 @@ KIND_LABELS = {
 }
 PRODUCER_KINDS = (Kind.enterprise, Kind.cooperative, Kind.family_farm, Kind.large_grower,
                   Kind.buyer)
+
+class Status(StrEnum):
+    active = "active"
+    deregistered = "deregistered"
+    all = "all"
+
+
+STATUS_LABELS = {Status.active: "在册", Status.deregistered: "已注销"}
+
 # Kinds that must carry a USCC: registered organisations.
 USCC_REQUIRED = (Kind.enterprise, Kind.cooperative)
 
@@ -80,6 +92,7 @@ def _entity_select() -> Select[Any]:
             _e.c.contact_name, _e.c.resident_id_masked, _e.c.phone_masked, _e.c.village,
             _e.c.address, _e.c.township_code, _t.c.name.label("township_name"), _e.c.grid_id,
             _g.c.code.label("grid_code"), _g.c.name.label("grid_name"), _e.c.key_supervision,
+            _e.c.registered_on, _e.c.deregistered_on, _e.c.deregistration_reason,
             _e.c.created_at, _e.c.updated_at, _geojson(_e.c.location).label("geometry"),
             select(func.count()).select_from(_p).where(plots_of_entity)
             .scalar_subquery().label("plot_count"),
@@ -95,7 +108,8 @@ def _plot_select() -> Select[Any]:
     return (
         select(_p.c.id, _p.c.entity_id, _p.c.commodity, _c.c.name_zh.label("commodity_name"),
                _p.c.name, _p.c.area_mu, _p.c.township_code, _p.c.grid_id,
-               _g.c.code.label("grid_code"), _p.c.created_at, _p.c.updated_at,
+               _g.c.code.label("grid_code"), _p.c.retired_on, _p.c.retirement_reason,
+               _p.c.created_at, _p.c.updated_at,
                _geojson(_p.c.geom).label("geometry"))
         .select_from(_p.join(_c, _c.c.slug == _p.c.commodity)
                      .outerjoin(_g, _g.c.id == _p.c.grid_id))
@@ -114,6 +128,7 @@ class EntityFilter:
     commodity: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     q: str | None = None
+    status: str = "active"  # active | deregistered | all
 
 
 def _plot_exists(*conditions: ColumnElement[bool], join_grid: bool = False) -> ColumnElement[bool]:
@@ -125,6 +140,10 @@ def _plot_exists(*conditions: ColumnElement[bool], join_grid: bool = False) -> C
 def _where(f: EntityFilter) -> ColumnElement[bool]:
     """The filter over `e` (entity) and `g` (its grid, outer-joined)."""
     clauses = [_kind_in(f.kinds)]
+    if f.status == Status.active:
+        clauses.append(_e.c.deregistered_on.is_(None))
+    elif f.status == Status.deregistered:
+        clauses.append(_e.c.deregistered_on.is_not(None))
     if f.township:
         clauses.append(_e.c.township_code == f.township)
     if f.grid:
@@ -274,11 +293,90 @@ def update_entity(conn: Connection, entity_id: int, data: dict[str, Any], *,
                  .values(_values(cols, "location")))
 
 
-def delete_entity(conn: Connection, entity_id: int, *, kinds: tuple[str, ...],
-                  account: Account) -> None:
+def _check_closing_day(conn: Connection, on: date, reason: str, earliest: date | None,
+                       earliest_message: str) -> str:
+    """The day and reason of a deregistration or retirement, checked; the reason stripped."""
+    errors: list[FieldError] = []
+    reason = reason.strip()
+    if not reason:
+        errors.append(FieldError("reason", "required", "须填写注销原因"))
+    today = conn.execute(select(func.georeg_today())).scalar_one()
+    if on > today:
+        errors.append(FieldError("on", "in_future", "注销日期不能晚于今天"))
+    if earliest is not None and on < earliest:
+        errors.append(FieldError("on", "before_registration", earliest_message))
+    if errors:
+        raise InvalidInput("提交的数据有误", errors)
+    return reason
+
+
+def deregister_entity(conn: Connection, entity_id: int, *, on: date, reason: str,
+                      kinds: tuple[str, ...], account: Account) -> None:
+    """注销: the entity stays with all its records; from the day after `on` it takes no new
+    activity (sql/020) and reports count it only in periods up to `on` (entity_active)."""
     current = get_entity(conn, entity_id, kinds)
     if not account.may_write(current.township_code):
         raise Forbidden("该主体不在本账号的管辖范围内")
+    if current.deregistered_on is not None:
+        msg = f"该主体已于 {current.deregistered_on.isoformat()} 注销"
+        raise Conflict(msg, [FieldError("entity_id", "already_deregistered", msg)])
+    reason = _check_closing_day(conn, on, reason, current.registered_on,
+                                "注销日期不能早于登记日期")
+    conn.execute(update(entity).where(entity.c.id == entity_id).values(
+        deregistered_on=on, deregistration_reason=reason, deregistered_by=account.id))
+
+
+# What refers to an entity or a plot, as a hard deletion's refusal names it.
+REFERENCE_LABELS = {
+    "plot": "地块", "site_point": "溯源采集点位", "patrol": "巡查记录", "certificate": "合格证",
+    "rapid_test": "快速检测记录", "lab_sample": "定量检测样品", "credit_event": "信用事件",
+    "key_supervision_listing": "重点监管名单记录", "credit_standing": "信用状况",
+    "sampling_plan_target": "抽样计划目标",
+}
+
+# Every foreign key to the table, from the catalog: a later migration's too.
+_REFERENCES = text("""
+SELECT c.conrelid::regclass::text AS tab, a.attname AS col
+FROM pg_constraint c
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.contype = 'f' AND c.confrelid = CAST(:t AS regclass) AND c.conrelid <> c.confrelid
+ORDER BY 1, 2""")
+
+
+def references(conn: Connection, table: str, record_id: int) -> dict[str, int]:
+    """Rows of other tables that refer to `table`'s row `record_id`, counted per table."""
+    found: dict[str, int] = {}
+    for ref in conn.execute(_REFERENCES, {"t": table}).all():
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
+            sql.Identifier(ref.tab), sql.Identifier(ref.col))
+        n = conn.exec_driver_sql(query.as_string(), (record_id,)).scalar_one()
+        if n:
+            found[ref.tab] = found.get(ref.tab, 0) + n
+    return found
+
+
+def _hard_delete_allowed(conn: Connection, account: Account, table: str, record_id: int,
+                         what: str) -> None:
+    """Hard deletion: an administrator, and a record nothing refers to (409 names what does)."""
+    if account.role != Role.admin:
+        hint = "请改为注销" if table == "entity" else "请改为停用"
+        msg = f"只有系统管理员可以删除{what}（仅限误录且无任何关联记录的）；{hint}"
+        raise Forbidden(msg, [FieldError("id", "deregister_instead", msg)])
+    found = references(conn, table, record_id)
+    if found:
+        parts = [f"{REFERENCE_LABELS.get(t, t)} {n} 条" for t, n in found.items()]
+        msg = f"该{what}仍被其他记录引用，不能删除：{'，'.join(parts)}"
+        raise Conflict(msg, [FieldError(t, "referenced", f"{REFERENCE_LABELS.get(t, t)} {n} 条")
+                             for t, n in found.items()])
+
+
+def delete_entity(conn: Connection, entity_id: int, *, kinds: tuple[str, ...],
+                  account: Account) -> None:
+    """Hard deletion of a record entered by mistake; everything else is deregistered."""
+    current = get_entity(conn, entity_id, kinds)
+    if not account.may_write(current.township_code):
+        raise Forbidden("该主体不在本账号的管辖范围内")
+    _hard_delete_allowed(conn, account, "entity", entity_id, "主体")
     conn.execute(delete(entity).where(entity.c.id == entity_id))
 
 
@@ -349,7 +447,21 @@ def update_plot(conn: Connection, plot_id: int, data: dict[str, Any], *,
         conn.execute(update(plot).where(plot.c.id == plot_id).values(_values(cols, "geom")))
 
 
+def retire_plot(conn: Connection, plot_id: int, *, on: date, reason: str,
+                account: Account) -> None:
+    """停用: the plot stays (its points and sampling targets keep pointing at it)."""
+    current = get_plot(conn, plot_id)
+    _check_plot_scope(conn, current.entity_id, account)
+    if current.retired_on is not None:
+        msg = f"该地块已于 {current.retired_on.isoformat()} 停用"
+        raise Conflict(msg, [FieldError("plot_id", "already_retired", msg)])
+    reason = _check_closing_day(conn, on, reason, None, "")
+    conn.execute(update(plot).where(plot.c.id == plot_id).values(
+        retired_on=on, retirement_reason=reason, retired_by=account.id))
+
+
 def delete_plot(conn: Connection, plot_id: int, *, account: Account) -> None:
     current = get_plot(conn, plot_id)
     _check_plot_scope(conn, current.entity_id, account)
+    _hard_delete_allowed(conn, account, "plot", plot_id, "地块")
     conn.execute(delete(plot).where(plot.c.id == plot_id))

@@ -108,12 +108,17 @@ entity = Table(
     Column("created_by", BigInteger),  # references account (id)
     _timestamptz("created_at"),
     _timestamptz("updated_at"),
+    # sql/020_deregistration.sql
+    Column("registered_on", Date),
+    Column("deregistered_on", Date),
+    Column("deregistration_reason", Text),
+    Column("deregistered_by", BigInteger),  # references account (id)
 )
 
 plot = Table(
     "plot", metadata,
     Column("id", BigInteger, Identity(always=False), primary_key=True),
-    Column("entity_id", BigInteger, ForeignKey("entity.id", ondelete="CASCADE"),
+    Column("entity_id", BigInteger, ForeignKey("entity.id", ondelete="RESTRICT"),
            nullable=False),
     Column("commodity", Text, ForeignKey("commodity.slug"), nullable=False),
     Column("name", Text),
@@ -123,6 +128,10 @@ plot = Table(
     Column("grid_id", BigInteger, ForeignKey("grid.id")),
     _timestamptz("created_at"),
     _timestamptz("updated_at"),
+    # sql/020_deregistration.sql
+    Column("retired_on", Date),
+    Column("retirement_reason", Text),
+    Column("retired_by", BigInteger),  # references account (id)
 )
 
 # sql/006_collection.sql; township_code and grid_id moved to site_point_place (011, 013)
@@ -131,9 +140,9 @@ site_point = Table(
     Column("id", BigInteger, Identity(always=True), primary_key=True),
     Column("client_uuid", Uuid, nullable=False, unique=True),
     Column("content_hash", LargeBinary, nullable=False),
-    Column("entity_id", BigInteger, ForeignKey("entity.id", ondelete="CASCADE"),
+    Column("entity_id", BigInteger, ForeignKey("entity.id", ondelete="RESTRICT"),
            nullable=False),
-    Column("plot_id", BigInteger, ForeignKey("plot.id", ondelete="SET NULL")),
+    Column("plot_id", BigInteger, ForeignKey("plot.id", ondelete="RESTRICT")),
     Column("commodity", Text, ForeignKey("commodity.slug")),
     Column("geom", _geometry("POINT"), nullable=False),
     Column("input_crs", Text, nullable=False),

@@ -15,10 +15,14 @@ _TOWNSHIPS = sql_statement("grids", "townships.sql")
 _GRIDS = text("""
 SELECT g.id, g.code, g.name, g.township_code, g.valid_from, g.valid_to,
        ST_AsGeoJSON(g.boundary, 6)::json AS geometry, crew.supervisor, crew.assistants,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.is_producer) AS producer_count,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind = 'smallholder')
+       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.is_producer
+          AND entity_active(e.registered_on, e.deregistered_on, georeg_today(), georeg_today()))
+           AS producer_count,
+       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind = 'smallholder'
+          AND entity_active(e.registered_on, e.deregistered_on, georeg_today(), georeg_today()))
            AS smallholder_count,
-       (SELECT count(*) FROM plot p WHERE p.grid_id = g.id) AS plot_count
+       (SELECT count(*) FROM plot p WHERE p.grid_id = g.id
+          AND (p.retired_on IS NULL OR p.retired_on >= georeg_today())) AS plot_count
 FROM current_grid g
 CROSS JOIN LATERAL grid_crew(g.id) AS crew  -- sql/017_grid_crew.sql
 WHERE g.township_code = :code ORDER BY g.code

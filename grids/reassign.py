@@ -212,6 +212,9 @@ def reassign(conn: Connection,
     Site points in grids that did not change keep their place unless `full` is given (which
     tests every point against the current grids, to repair places).
     """
+    # A bulk pass: the audit trail records each statement with the ids it moved, not each row
+    # (sql/021_audit.sql, georeg.audit_rows); back to rows for the rest of the transaction.
+    conn.execute(text("SELECT set_config('georeg.audit_rows', 'off', true)"))
     moved_township = len(conn.execute(text(_ENTITY_TOWNSHIPS)).all()) if "entity" in tables else 0
     codes = dict(conn.execute(text("SELECT id, code FROM grid")).all())
     report: dict[str, Any] = {"entities_moved_township": moved_township}
@@ -222,4 +225,5 @@ def reassign(conn: Connection,
             rows = conn.execute(_update(table)).all()
         report[table] = _by_code(rows, codes)
         report[f"{table}_moved"] = sum(m["n"] for m in report[table])
+    conn.execute(text("SELECT set_config('georeg.audit_rows', '', true)"))
     return report

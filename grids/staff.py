@@ -14,8 +14,11 @@ _GRID = sql_statement("grids", "grid.sql")
 _WORKLOAD = text("""
 WITH per_grid AS (
     SELECT g.id, g.township_code,
-           (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind <> 'buyer') AS entities,
-           (SELECT count(*) FROM plot p WHERE p.grid_id = g.id) AS plots
+           (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind <> 'buyer'
+              AND entity_active(e.registered_on, e.deregistered_on, georeg_today(), georeg_today()))
+               AS entities,
+           (SELECT count(*) FROM plot p WHERE p.grid_id = g.id
+              AND (p.retired_on IS NULL OR p.retired_on >= georeg_today())) AS plots
     FROM current_grid g
     WHERE CAST(:township AS text) IS NULL OR g.township_code = :township)
 SELECT s.person, s.role, pg.township_code, count(*) AS grids,

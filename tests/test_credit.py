@@ -257,9 +257,9 @@ def test_corrections_amend_and_void_and_the_record_is_append_only(
         kept = conn.execute(text("SELECT summary, outcome FROM credit_event WHERE id = :id"),
                             {"id": penalty["id"]}).one()
     assert tuple(kept) == (penalty["summary"], "minor")
-    # ...and an entity with a credit record cannot be deleted
+    # ...and an entity with a credit record cannot be deleted (the refusal names it, sql/020)
     assert_problem(client.delete(f"/api/v1/producers/{pid}", headers=admin), 409,
-                   "entity_id", "has_credit_record")
+                   "credit_event", "referenced")
 
 
 def test_only_demo_entities_events_may_be_purged_and_only_when_asked(
@@ -282,6 +282,8 @@ def test_only_demo_entities_events_may_be_purged_and_only_when_asked(
     with engine.begin() as conn:
         conn.execute(allow)
         conn.execute(purge, {"e": demo})
+        # nothing cascades from an entity (sql/020): its standing goes too, as in the demo loader
+        conn.execute(text("DELETE FROM credit_standing WHERE entity_id = :e"), {"e": demo})
         conn.execute(text("DELETE FROM entity WHERE id = :e"), {"e": demo})
     with engine.connect() as conn:
         left = conn.execute(text("SELECT DISTINCT entity_id FROM credit_event")).scalars().all()

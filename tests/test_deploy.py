@@ -154,7 +154,8 @@ def test_georeg_serve_over_https_masks_numbers_in_its_access_log(
     files = init_tls(tmp_path / "state", ["127.0.0.1"])
     port = free_port()
     env = {**os.environ, "GEOREG_DATABASE_URL": settings.url(), "GEOREG_PII_KEY":
-           str(settings.pii_key), "GEOREG_STATE_DIR": str(tmp_path / "state"), "GEOREG_MAP_TILES": "false"}
+           str(settings.pii_key), "GEOREG_STATE_DIR": str(tmp_path / "state"),
+           "GEOREG_MAP_TILES": "false"}
     log = (tmp_path / "serve.log").open("w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "serve", "--port", str(port), "--tls-cert",

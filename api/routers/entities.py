@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from api.deps import Cipher, CurrentAccount, Db
 from api.schemas import (
+    Deregistration,
     PlotCreate,
     ProducerCreate,
     ProducerUpdate,
@@ -19,7 +20,7 @@ from api.schemas import (
 from georeg import registry
 from georeg.errors import FieldError, InvalidInput
 from georeg.geojson import collection, feature
-from georeg.registry import KIND_LABELS, PRODUCER_KINDS, EntityFilter, Kind
+from georeg.registry import KIND_LABELS, PRODUCER_KINDS, STATUS_LABELS, EntityFilter, Kind, Status
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]
 Offset = Annotated[int, Query(ge=0)]
@@ -28,6 +29,8 @@ GridFilter = Annotated[str | None, Query(pattern=r"^[0-9]{15}$", description="�
 CommodityFilter = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]*$")]
 BboxFilter = Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat（WGS 84）")]
 NameQuery = Annotated[str | None, Query(max_length=100, description="名称（部分匹配）")]
+StatusFilter = Annotated[Status, Query(
+    description="active：在册（默认）；deregistered：已注销；all：全部")]
 Reveal = Annotated[bool, Query(description="显示完整身份证号与电话（仅限授权角色，查看将被记录）")]
 
 
@@ -54,6 +57,9 @@ def entity_feature(row: Any, revealed: dict[str, str | None] | None = None) -> d
         props["resident_id"] = row.resident_id_masked
         for key in ("uscc", "legal_representative", "contact_name"):
             props.pop(key, None)
+    status = Status.deregistered if row.deregistered_on is not None else Status.active
+    props["status"] = status.value
+    props["status_label"] = STATUS_LABELS[status]
     props["pii_masked"] = revealed is None
     if revealed:
         props.update({k: v for k, v in revealed.items() if k in props or v})
@@ -71,7 +77,7 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
     def list_(conn: Db, account: CurrentAccount, township: TownshipFilter = None,
               grid: GridFilter = None, commodity: CommodityFilter = None,
               kind: Annotated[str | None, Query()] = None, bbox: BboxFilter = None,
-              q: NameQuery = None,
+              q: NameQuery = None, status: StatusFilter = Status.active,
               limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
         selected = kind_values
         if kind is not None:
@@ -80,7 +86,7 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
                 raise InvalidInput(msg, [FieldError("kind", "invalid_kind", msg)])
             selected = (kind,)
         f = EntityFilter(kinds=selected, township=township, grid=grid, commodity=commodity,
-                         bbox=parse_bbox(bbox), q=q or None)
+                         bbox=parse_bbox(bbox), q=q or None, status=status)
         total, rows = registry.list_entities(conn, f, limit=limit, offset=offset)
         return collection([entity_feature(r) for r in rows], numberMatched=total,
                           numberReturned=len(rows), limit=limit, offset=offset)
@@ -110,7 +116,15 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
                                account=account, cipher=cipher)
         return entity_feature(registry.get_entity(conn, entity_id))
 
-    @router.delete("/{entity_id}", status_code=204, summary=f"注销{tag}（连同其地块）")
+    @router.post("/{entity_id}/deregister", summary=f"注销{tag}（保留全部记录）")
+    def deregister(conn: Db, account: CurrentAccount, entity_id: int,
+                   body: Deregistration) -> dict[str, Any]:
+        registry.deregister_entity(conn, entity_id, on=body.on, reason=body.reason,
+                                   kinds=kind_values, account=account)
+        return entity_feature(registry.get_entity(conn, entity_id))
+
+    @router.delete("/{entity_id}", status_code=204,
+                   summary=f"删除误录的{tag}（仅系统管理员，且无任何关联记录；否则请注销）")
     def delete(conn: Db, account: CurrentAccount, entity_id: int) -> Response:
         registry.delete_entity(conn, entity_id, kinds=kind_values, account=account)
         return Response(status_code=204)

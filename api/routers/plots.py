@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import CurrentAccount, Db
-from api.schemas import PlotUpdate
+from api.schemas import Deregistration, PlotUpdate
 from georeg import registry
 from georeg.commodities import list_commodities
 from georeg.geojson import feature
@@ -24,7 +24,15 @@ def update(conn: Db, account: CurrentAccount, plot_id: int, body: PlotUpdate) ->
     return feature(registry.get_plot(conn, plot_id))
 
 
-@router.delete("/plots/{plot_id}", status_code=204, summary="删除地块")
+@router.post("/plots/{plot_id}/retire", summary="停用地块（保留其点位与抽样记录）")
+def retire(conn: Db, account: CurrentAccount, plot_id: int,
+           body: Deregistration) -> dict[str, Any]:
+    registry.retire_plot(conn, plot_id, on=body.on, reason=body.reason, account=account)
+    return feature(registry.get_plot(conn, plot_id))
+
+
+@router.delete("/plots/{plot_id}", status_code=204,
+               summary="删除误录的地块（仅系统管理员，且无任何关联记录；否则请停用）")
 def delete(conn: Db, account: CurrentAccount, plot_id: int) -> Response:
     registry.delete_plot(conn, plot_id, account=account)
     return Response(status_code=204)

@@ -51,6 +51,7 @@ REJECTION_MESSAGES = {
     "missing_entity": ("entity_id", "缺少主体编号"),
     "unknown_entity": ("entity_id", "主体不存在"),
     "unknown_plot": ("plot_id", "地块不存在或不属于该主体"),
+    "entity_deregistered": ("collected_at", "该主体在采集日期之前已注销"),
     "unknown_commodity": ("commodity", "未知的农产品品种"),
     "invalid_time": ("collected_at", "采集时间格式无效"),
     "invalid_accuracy": ("accuracy_m", "定位精度应为非负数（米）"),

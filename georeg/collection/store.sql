@@ -1,5 +1,6 @@
 -- One statement stores the staged batch. First the reasons the database knows (`resolved`):
--- unknown entity, plot or commodity; an entity outside the scope; coordinates out of range (or
+-- unknown entity, plot or commodity; an entity outside the scope or deregistered before the
+-- point was collected; coordinates out of range (or
 -- not convertible), unless swapping them lands in the entity's township (then the point is
 -- kept, swapped, and flagged for review). Rejected rows get their reasons (`rejected`). Then
 -- the new points: first occurrence per client_uuid, flags computed here, in input order; each
@@ -24,6 +25,10 @@ WITH resolved AS MATERIALIZED (
                              AND e.township_code <> :scope THEN 'out_of_scope' END,
                    CASE WHEN i.plot_id IS NOT NULL AND p.entity_id IS DISTINCT FROM i.entity_id
                         THEN 'unknown_plot' END,
+                   -- collected after the entity's deregistration (sql/020)
+                   CASE WHEN e.deregistered_on < (coalesce(i.collected_at, now())
+                                                  AT TIME ZONE 'Asia/Shanghai')::date
+                        THEN 'entity_deregistered' END,
                    CASE WHEN i.commodity IS NOT NULL AND c.slug IS NULL THEN 'unknown_commodity' END
                ], NULL) AS found
         FROM incoming i

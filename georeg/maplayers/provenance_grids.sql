@@ -7,7 +7,9 @@ WITH key AS (
 reg AS (  -- entity x key product, in the entity's grid (as the township report counts)
     SELECT DISTINCT e.grid_id, p.commodity, e.id AS entity_id
     FROM entity e JOIN plot p ON p.entity_id = e.id JOIN key ON key.slug = p.commodity
-    WHERE e.grid_id IS NOT NULL),
+    WHERE e.grid_id IS NOT NULL
+      AND entity_active(e.registered_on, e.deregistered_on, :start, :as_of)
+      AND (p.retired_on IS NULL OR p.retired_on >= :start)),
 pts AS (
     SELECT DISTINCT sp.entity_id, coalesce(sp.commodity, pl.commodity) AS commodity
     FROM site_point sp LEFT JOIN plot pl ON pl.id = sp.plot_id

@@ -5,7 +5,8 @@
 WITH g AS (
     SELECT g.id, g.township_code FROM current_grid g
     WHERE CAST(:township AS text) IS NULL OR g.township_code = :township),
-prod AS (SELECT e.id, e.grid_id FROM entity e JOIN g ON g.id = e.grid_id WHERE e.is_producer),
+prod AS (SELECT e.id, e.grid_id FROM entity e JOIN g ON g.id = e.grid_id WHERE e.is_producer
+           AND entity_active(e.registered_on, e.deregistered_on, :start, :until)),
 counted AS (
     SELECT p.grid_id, count(*) AS patrols,
            count(DISTINCT (pa.entity_id, pa.day)) FILTER (WHERE pa.kind = 'online') AS covered

@@ -3,8 +3,11 @@
 WITH tw AS (
     SELECT code, name FROM township
     WHERE CAST(:county AS text) IS NULL OR county_code = :county),
+-- producers active in the month (entity_active, sql/020: registered by its end, not
+-- deregistered before its start)
 prod AS (SELECT e.id, e.name, e.township_code FROM entity e JOIN tw ON tw.code = e.township_code
-         WHERE e.is_producer),
+         WHERE e.is_producer
+           AND entity_active(e.registered_on, e.deregistered_on, :month_start, :until)),
 daily AS (
     SELECT p.township_code, pa.day, count(DISTINCT pa.entity_id) AS covered
     FROM patrol pa JOIN prod p ON p.id = pa.entity_id

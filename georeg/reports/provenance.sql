@@ -6,7 +6,10 @@ WITH key AS (
     WHERE c.provenance_key),
 reg AS (  -- entities that grow or raise the product, by their township
     SELECT DISTINCT e.township_code, p.commodity, e.id AS entity_id
-    FROM entity e JOIN plot p ON p.entity_id = e.id JOIN key ON key.slug = p.commodity),
+    FROM entity e JOIN plot p ON p.entity_id = e.id JOIN key ON key.slug = p.commodity
+    -- active in the period (entity_active, sql/020), the plot not retired before it
+    WHERE entity_active(e.registered_on, e.deregistered_on, :start, :as_of)
+      AND (p.retired_on IS NULL OR p.retired_on >= :start)),
 pts AS (  -- accepted points in the year so far; the day in China Standard Time
     SELECT sp.entity_id, coalesce(sp.commodity, pl.commodity) AS commodity,
            (coalesce(sp.collected_at, sp.received_at) AT TIME ZONE 'Asia/Shanghai')::date

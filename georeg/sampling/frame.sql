@@ -18,6 +18,9 @@ unit AS (
                e.kind = 'smallholder' AS smallholder, e.key_supervision
         FROM plot q JOIN entity e ON e.id = q.entity_id
         WHERE q.entity_id = h.entity_id AND q.commodity = h.commodity AND e.kind <> 'buyer'
+          -- in business on the frame's day (sql/020), on a plot still in use
+          AND entity_active(e.registered_on, e.deregistered_on, :day, :day)
+          AND (q.retired_on IS NULL OR q.retired_on >= :day)
         ORDER BY q.area_mu DESC NULLS LAST, q.id
         LIMIT 1) m
     WHERE ST_Intersects(m.pt, ST_GeomFromEWKB(:area)))

@@ -126,6 +126,8 @@ def generate(engine: Engine, *, seed: int, scale: str = "county", cipher: PiiCip
     bulk = scale == "province"
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL synchronous_commit = off"))  # demo data: no fsync wait
+        # The one writer allowed to TRUNCATE audited tables (sql/021_audit.sql), recorded there.
+        conn.execute(text("SET LOCAL georeg.allow_truncate = 'on'"))
         conn.execute(text("SET LOCAL work_mem = '256MB'"))
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         restore: list[str] = []

@@ -164,8 +164,11 @@ def _truncate_demo(conn: Connection) -> bool:
 def _clear(conn: Connection) -> None:
     # Credit events are append-only; demo entities' own are purged under this one switch.
     conn.execute(text("SET LOCAL georeg.purge_demo = 'on'"))
-    # test results name the credit events their failures wrote: they go first
-    for table in ("rapid_test", "lab_sample"):
+    # Nothing cascades from an entity or a plot (sql/020): the demo entities' activity goes
+    # first, explicitly. Test results name the credit events their failures wrote and the plan
+    # targets they fulfil: they go before both.
+    for table in ("rapid_test", "lab_sample", "patrol", "certificate", "site_point",
+                  "sampling_plan_target"):
         _run(conn, sql.SQL("DELETE FROM {} x USING entity e "
                            "WHERE e.id = x.entity_id AND e.origin = 'demo'").format(
             sql.Identifier(table)))
