@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
-    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size)
+    app.state.engine = make_engine(settings.api_url(), pool_size=settings.pool_size)
     app.state.cipher = pii_cipher(settings)
     app.state.token_secret = token_secret(settings)
     errors.register(app)

@@ -1,17 +1,14 @@
 -- Townships with their registry counts (grids.queries): one (code), those of a county
 -- (county), or all when both are NULL; by code. The filters are typed as the char columns
 -- (bpchar, no length, so nothing is cut): compared as text, the code could not use its index.
-SELECT t.code, t.name, t.account, t.county_code, t.boundary_source, t.population,
+-- The counts come from township_counts (sql/022), a definer function of aggregates only: the
+-- list is public and row security hides the rows themselves. No account or staff names.
+SELECT t.code, t.name, t.county_code, t.boundary_source, t.population,
        ST_AsGeoJSON(t.boundary, 6)::json AS geometry,
-       (SELECT count(*) FROM entity e WHERE e.township_code = t.code AND e.is_producer)
-           AS producer_count,
-       (SELECT count(*) FROM entity e WHERE e.township_code = t.code AND e.kind = 'smallholder')
-           AS smallholder_count,
-       (SELECT count(*) FROM entity e WHERE e.township_code = t.code AND e.kind = 'buyer')
-           AS buyer_count,
-       (SELECT count(*) FROM plot p WHERE p.township_code = t.code) AS plot_count,
+       n.producer_count, n.smallholder_count, n.buyer_count, n.plot_count,
        (SELECT count(*) FROM current_grid g WHERE g.township_code = t.code) AS grid_count
 FROM township t
+JOIN township_counts(CAST(:county AS bpchar), CAST(:code AS bpchar)) n ON n.code = t.code
 WHERE (CAST(:county AS bpchar) IS NULL OR t.county_code = :county)
   AND (CAST(:code AS bpchar) IS NULL OR t.code = :code)
 ORDER BY t.code
