@@ -182,9 +182,10 @@ def test_writes_are_scoped_to_the_accounts_township(
     assert_problem(other, 403, "township_code", "out_of_scope")
     theirs = client.post("/api/v1/producers", headers=admin,
                          json=producer_body(engine, FENGCHENG, 3)).json()["id"]
+    # another township's entity is hidden by row security: not found, as if it did not exist
     assert_problem(client.patch(f"/api/v1/producers/{theirs}", headers=cnx05,
-                                json={"name": "改名"}), 403)
-    assert_problem(client.delete(f"/api/v1/producers/{theirs}", headers=cnx05), 403)
+                                json={"name": "改名"}), 404)
+    assert_problem(client.delete(f"/api/v1/producers/{theirs}", headers=cnx05), 404)
 
 
 def test_location_outside_the_named_township_is_refused(
