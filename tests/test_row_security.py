@@ -302,9 +302,12 @@ def test_registry_through_the_api(client: TestClient, world: dict[str, Any], eng
         200 if sees_other else 404)
     assert client.get(f"/api/v1/producers/{other}/plots", headers=h).status_code == (
         200 if sees_other else 404)
-    # a plot read by id
+    # a plot read by id: the credit clerk sees entities (credit lookups), not their plots
+    sees_plots = sees_other and username != "rs_clerk"
     assert client.get(f"/api/v1/plots/{world['other']['plot']}", headers=h).status_code == (
-        200 if sees_other else 404)
+        200 if sees_plots else 404)
+    assert client.get(f"/api/v1/plots/{world['own']['plot']}", headers=h).status_code == (
+        404 if username == "rs_clerk" else 200)
     patched = client.patch(f"/api/v1/producers/{own}", headers=h, json={"village": "城关村"})
     assert patched.status_code == (200 if writes_own else 403), patched.text
     patched = client.patch(f"/api/v1/producers/{other}", headers=h, json={"village": "城关村"})
