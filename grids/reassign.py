@@ -185,12 +185,11 @@ def _site_points(conn: Connection, *, full: bool = False) -> list[Any]:
     closed = [g for g in held if g is not None and g not in current]
     total, unplaced = sum(held.values()), held.get(None, 0)
     to_place = unplaced + sum(held[g] for g in closed)
-    if not conn.execute(text(_MAY_SWAP)).scalar():
-        # the API's role owns nothing: every place is updated where it is (slower, same result)
-        if full or to_place > total // 5:
-            rows = conn.execute(text(_ALL_IN_PLACE)).all()
-            return rows + conn.execute(_look_up("site_point_place", "grid_id"),
-                                       {"closed": []}).all()
+    # the API's role owns nothing: every place is updated where it is (slower, same result)
+    if (full or to_place > total // 5) and not conn.execute(text(_MAY_SWAP)).scalar():
+        rows = conn.execute(text(_ALL_IN_PLACE)).all()
+        return rows + conn.execute(_look_up("site_point_place", "grid_id"),
+                                   {"closed": []}).all()
     if not full and to_place <= total // 5:
         conn.execute(text(_CANDIDATES), {"closed": closed})
         rows = conn.execute(text(_IN_PLACE)).all()

@@ -178,14 +178,21 @@ ALTER TABLE key_supervision_listing ENABLE ROW LEVEL SECURITY;
 CREATE POLICY key_supervision_listing_scope ON key_supervision_listing TO georeg_api
     USING (georeg_credit_in_scope(entity_id)) WITH CHECK (georeg_credit_in_scope(entity_id));
 
--- Sampling plans: a township account sees the plans that touch its township and only its
--- targets (georeg.sampling.plans.access); it draws plans in its township only.
+-- Sampling plans: every county-wide account reads them all (georeg.sampling.plans.access); a
+-- township account sees the plans that touch its township and only its targets, and draws plans
+-- and changes targets in its township only.
 ALTER TABLE sampling_plan_target ENABLE ROW LEVEL SECURITY;
-CREATE POLICY sampling_plan_target_scope ON sampling_plan_target TO georeg_api
+CREATE POLICY sampling_plan_target_read ON sampling_plan_target FOR SELECT TO georeg_api
+    USING (georeg_in_scope(township_code)
+           OR (georeg_role() IS NOT NULL AND georeg_township() IS NULL));
+CREATE POLICY sampling_plan_target_insert ON sampling_plan_target FOR INSERT TO georeg_api
+    WITH CHECK (georeg_in_scope(township_code));
+CREATE POLICY sampling_plan_target_update ON sampling_plan_target FOR UPDATE TO georeg_api
     USING (georeg_in_scope(township_code)) WITH CHECK (georeg_in_scope(township_code));
 ALTER TABLE sampling_plan ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sampling_plan_read ON sampling_plan FOR SELECT TO georeg_api
-    USING (georeg_in_scope(township_code)
+    USING ((georeg_role() IS NOT NULL AND georeg_township() IS NULL)
+           OR township_code = georeg_township()
            OR id IN (SELECT t.plan_id FROM sampling_plan_target t
                      WHERE t.township_code = georeg_township()));
 CREATE POLICY sampling_plan_insert ON sampling_plan FOR INSERT TO georeg_api

@@ -35,6 +35,7 @@ SCOPED = ["entity", "plot", "site_point", "site_point_place", "site_point_reject
           "lab_analyte", "credit_event", "credit_standing", "key_supervision_listing",
           "sampling_plan", "sampling_plan_target", "grid_staff", "pii_access"]
 CREDIT = {"entity", "credit_event", "credit_standing", "key_supervision_listing"}
+PLANS = {"sampling_plan", "sampling_plan_target"}  # read by every county-wide account
 
 ACCOUNTS = {  # username -> (role, township)
     "rs_collector": (Role.collector, CANNEI),
@@ -183,7 +184,7 @@ def _expected(username: str | None, table: str) -> set[str]:
     if township:
         return {township}
     if role in (Role.county_supervisor, Role.admin) or (
-            role == Role.credit_clerk and table in CREDIT):
+            role == Role.credit_clerk and table in CREDIT | PLANS):
         return {CANNEI, FENGCHENG}
     return set()
 
@@ -439,3 +440,24 @@ def test_personal_lookups_only_for_roles_that_need_them(client: TestClient,
     assert r.status_code == 403, r.text
     r = client.post("/api/v1/credit/search", headers=_headers(client, "rs_clerk"), json=body)
     assert r.status_code == 200, r.text
+
+
+def test_reassignment_keeps_row_security(client: TestClient, engine: Engine,
+                                         api_engine: Engine, world: dict[str, Any]) -> None:
+    """The owner's full re-assignment swaps site_point_place in (grids.reassign); its policies
+    and grants come back with it. The API's (county role) updates places where they are."""
+    from grids.reassign import reassign
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE site_point_place SET grid_id = NULL, township_code = NULL"))
+        reassign(conn, ("site_point",), full=True)
+        assert _one(conn, "SELECT count(*) FROM site_point_place WHERE township_code IS NULL") == 0
+        assert _one(conn, "SELECT relrowsecurity FROM pg_class "
+                          "WHERE oid = 'site_point_place'::regclass")
+    for username in (None, "rs_township", "rs_county"):
+        _check(api_engine, world, username, "site_point_place")
+    assert _visible(api_engine, world, "rs_township", "site_point_place") == {CANNEI}
+    r = client.post("/api/v1/grids/reassign?full=true", headers=login(client, "rs_county"))
+    assert r.status_code == 200, r.text
+    with engine.connect() as conn:
+        assert _one(conn, "SELECT count(*) FROM site_point_place WHERE township_code IS NULL") == 0

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from georeg.accounts import PII_ROLES, Account
 from georeg.credit.rating import DEFAULT_RULES, GRADE_LABELS, RatingRules, grades_for
 from georeg.database import sql_statement
-from georeg.accounts import PII_ROLES, Account
 from georeg.errors import FieldError, Forbidden, InvalidInput
 from georeg.ids import IdentifierError, normalize_phone, normalize_resident_id, normalize_uscc
 from georeg.pii import PiiCipher, record_pii_access
