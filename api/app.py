@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
-    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size,
+    app.state.engine = make_engine(settings.api_url(), pool_size=settings.pool_size,
                                    pool_timeout=settings.pool_timeout)
     app.state.cipher = pii_cipher(settings)
     app.state.trusted_proxies = trusted_networks(settings.trusted_proxies)

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from bench import collection, credit, maps, reassign, sampling, sampling_plans, security
 from bench.report import Recorder, Row, print_table
 from georeg.cluster import ClusterError, ensure_password, managed_cluster
-from georeg.config import Settings
+from georeg.config import API_ROLE, Settings
 from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
 from georeg.registry import KIND_LABELS, Kind
@@ -57,6 +57,7 @@ def fresh_database(settings: Settings, progress: Recorder, name: str = BENCH_DB)
             cluster.init(password=ensure_password(settings.state_dir))
     with progress(f"启动 PostgreSQL（端口 {cluster.port}）"):
         cluster.start()
+        cluster.ensure_login_role(API_ROLE)  # the API's role, before migrations (sql/022)
     with progress(f"重建数据库 {name}"):
         cluster.drop_database(name)
         cluster.create_database(name)

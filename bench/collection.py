@@ -171,7 +171,7 @@ def _bare_copy(engine: Engine) -> float:
         conn.execute(text("DROP TABLE IF EXISTS bench_copy; "
                           "CREATE TABLE bench_copy (LIKE site_point INCLUDING ALL)"))
         cols = ("client_uuid, content_hash, entity_id, commodity, geom, input_crs, input_x, "
-                "input_y, collected_at, accuracy_m, collector_id, flags, source")
+                "input_y, collected_at, accuracy_m, collector_id, flags, source, township_code")
         rows = conn.execute(text(f"SELECT {cols.replace('geom', 'ST_AsEWKB(geom)')} "
                                  "FROM site_point ORDER BY id")).all()
     raw = engine.raw_connection()
@@ -180,7 +180,7 @@ def _bare_copy(engine: Engine) -> float:
         with raw.driver_connection.cursor() as cur, cur.copy(  # type: ignore[union-attr]
                 f"COPY bench_copy ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["uuid", "bytea", "int8", "text", "bytea", "text", "float8", "float8",
-                            "timestamptz", "float4", "int8", "text[]", "text"])
+                            "timestamptz", "float4", "int8", "text[]", "text", "bpchar"])
             for r in rows:
                 copy.write_row(r)
         raw.commit()

@@ -9,7 +9,7 @@ import psycopg
 
 from cli.base import engine_for, fail, main, step
 from georeg.cluster import ClusterError, ensure_password, managed_cluster, postgis_version, wait_for
-from georeg.config import Settings
+from georeg.config import API_ROLE, Settings
 from georeg.database import migrate
 
 
@@ -35,6 +35,9 @@ def db_up(settings: Settings) -> None:
             cluster.start()
         if cluster.create_database(settings.db_name):
             click.echo(f"已创建数据库 {settings.db_name}", err=True)
+        # before migrations: sql/022 grants this role what the API needs
+        if cluster.ensure_login_role(API_ROLE):
+            click.echo(f"已创建 API 的数据库角色 {API_ROLE}", err=True)
     except ClusterError as e:
         fail(str(e))
     click.echo(settings.libpq_url())

@@ -37,9 +37,17 @@ def _check_entities(conn: Connection, rows: list[dict[str, Any]], numbers: list[
     known = {r.id: r for r in conn.execute(text(
         "SELECT id, township_code, kind, deregistered_on FROM entity WHERE id = ANY(:ids)"),
         {"ids": ids})}
+    # an entity row security hides from the account exists elsewhere: out of scope, not
+    # unknown (a definer function answers existence only, sql/022)
+    unseen = [i for i in ids if i not in known]
+    hidden = set(conn.execute(text("SELECT entities_existing(CAST(:ids AS bigint[]))"),
+                              {"ids": unseen}).scalars()) if unseen else set()
     for i, r in zip(numbers, rows, strict=True):
         entity = known.get(r["entity_id"])
-        if entity is None:
+        if entity is None and r["entity_id"] in hidden:
+            errors.append(_record_error(i, "entity_id", "out_of_scope",
+                                        "该主体不在本账号的管辖乡镇"))
+        elif entity is None:
             errors.append(_record_error(i, "entity_id", "unknown_entity", "主体不存在"))
         elif not account.may_write(entity.township_code):
             errors.append(_record_error(i, "entity_id", "out_of_scope",

@@ -149,6 +149,17 @@ class Cluster:
             conn.execute(stmt)
         return True
 
+    def ensure_login_role(self, name: str) -> bool:
+        """Create the login role `name` unless it exists (the API's role: no superuser, owns
+        nothing; sql/022_row_security.sql grants it what it needs); True if created."""
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+                return False
+            conn.execute(sql.SQL(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(
+                sql.Identifier(name)))
+        return True
+
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.conninfo(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
 DATA_DIR = Path(__file__).resolve().parent / "data"
+# The database role the API logs in as (created by the managed and test clusters, or a DBA).
+API_ROLE = "georeg_api"
 
 
 def _checkout_tag(root: Path) -> str:
@@ -25,6 +28,9 @@ class Settings(BaseSettings):
 
     # A server of your own: when set, the project-managed cluster is not used at all.
     database_url: str | None = None
+    # The API's own login (georeg_api: owns nothing, subject to row-level security). Unset: the
+    # server of `database_url` (or the managed socket) as user georeg_api, without a password.
+    api_database_url: str | None = None
     # Where the project keeps its state (cluster, keys) for an ordinary user.
     state_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / ".georeg")
     db_port: int | None = None
@@ -103,6 +109,14 @@ class Settings(BaseSettings):
             f"postgresql+psycopg://{self.db_user}@/{self.db_name}"
             f"?host={self.socket_dir}&port={self.cluster_port}"
         )
+
+    def api_url(self) -> str:
+        """Where the API connects: as georeg_api, never as the owner (sql/022_row_security.sql)."""
+        if self.api_database_url:
+            return self.api_database_url
+        # Local socket logins are trusted in the managed and test clusters.
+        return make_url(self.url()).set(username=API_ROLE, password=None).render_as_string(
+            hide_password=False)
 
     def libpq_url(self) -> str:
         """The same server as a plain libpq URL (psql, QGIS, ogr2ogr)."""

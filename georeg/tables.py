@@ -134,7 +134,8 @@ plot = Table(
     Column("retired_by", BigInteger),  # references account (id)
 )
 
-# sql/006_collection.sql; township_code and grid_id moved to site_point_place (011, 013)
+# sql/006_collection.sql; where a point lies moved to site_point_place (011, 013); its
+# township_code is back as the entity's at upload, set by trigger (022, row security)
 site_point = Table(
     "site_point", metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
@@ -155,6 +156,7 @@ site_point = Table(
     Column("flags", ARRAY(Text), nullable=False),
     Column("source", Text, nullable=False),
     _timestamptz("received_at"),
+    Column("township_code", CHAR(12), nullable=False),
 )
 
 # sql/003_accounts.sql: personal accounts (georeg.accounts)

@@ -15,15 +15,11 @@ _TOWNSHIPS = sql_statement("grids", "townships.sql")
 _GRIDS = text("""
 SELECT g.id, g.code, g.name, g.township_code, g.valid_from, g.valid_to,
        ST_AsGeoJSON(g.boundary, 6)::json AS geometry, crew.supervisor, crew.assistants,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.is_producer
-          AND entity_active(e.registered_on, e.deregistered_on, georeg_today(), georeg_today()))
-           AS producer_count,
-       (SELECT count(*) FROM entity e WHERE e.grid_id = g.id AND e.kind = 'smallholder'
-          AND entity_active(e.registered_on, e.deregistered_on, georeg_today(), georeg_today()))
-           AS smallholder_count,
-       (SELECT count(*) FROM plot p WHERE p.grid_id = g.id
-          AND (p.retired_on IS NULL OR p.retired_on >= georeg_today())) AS plot_count
+       n.producer_count, n.smallholder_count, n.plot_count
 FROM current_grid g
+-- counts from a definer function (aggregates only, sql/022): the list is public
+JOIN grid_counts(CAST(:code AS bpchar)) n ON n.grid_id = g.id
+-- the staff as row security lets the caller see them (none without an account)
 CROSS JOIN LATERAL grid_crew(g.id) AS crew  -- sql/017_grid_crew.sql
 WHERE g.township_code = :code ORDER BY g.code
 """)

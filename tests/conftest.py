@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from georeg.cluster import Cluster
-from georeg.config import Settings
+from georeg.config import API_ROLE, Settings
 from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
 
@@ -35,6 +35,7 @@ def cluster() -> Iterator[Cluster]:
                 listen_tcp=False, throwaway=True)
     c.init()
     c.start()
+    c.ensure_login_role(API_ROLE)  # the API's role, before migrations (sql/022)
     try:
         yield c
     finally:

@@ -649,8 +649,9 @@ def test_who_may_record_events(client: TestClient, engine: Engine, admin: dict) 
     township = login(client, "cnx05")
     assert post_event(client, township, here, event("patrol", "2025-06-01", "normal")
                       ).status_code == 201
+    # another township's entity is hidden by row security (sql/022): not found
     assert_problem(post_event(client, township, there, event("patrol", "2025-06-01", "normal")),
-                   403)
+                   404)
     assert_problem(post_event(client, login(client, "col05"), here,
                               event("patrol", "2025-06-01", "normal")), 403)
     assert post_event(client, login(client, "county01"), there,

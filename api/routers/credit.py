@@ -85,7 +85,7 @@ def search(conn: Db, account: CurrentAccount, day: Today,
 @router.post("/search", summary="按身份证号或电话精确查找（号码放在请求体中，不进入网址和日志）")
 def search_personal(conn: Db, account: CurrentAccount, cipher: Cipher, day: Today,
                     body: PersonalLookup) -> dict[str, Any]:
-    return credit.search_personal(conn, cipher=cipher, today=day,
+    return credit.search_personal(conn, cipher=cipher, today=day, account=account,
                                   resident_id=body.resident_id, phone=body.phone)
 
 

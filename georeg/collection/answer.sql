@@ -27,7 +27,10 @@ outcome AS MATERIALIZED (
 rejections AS (
     INSERT INTO site_point_rejection (client_uuid, content_hash, entity_id, township_code,
                                       commodity, collected_at, reasons, collector_id)
-    SELECT i.client_uuid, i.content_hash, e.id, e.township_code, c.slug, i.collected_at,
+    -- under the uploader's township (a county account: the entity's, if it sees it)
+    SELECT i.client_uuid, i.content_hash, e.id,
+           coalesce(CAST(:collector_township AS bpchar), e.township_code), c.slug,
+           i.collected_at,
            i.reasons, :collector
     FROM incoming i
     LEFT JOIN entity e ON e.id = i.entity_id

@@ -20,8 +20,9 @@ WITH resolved AS MATERIALIZED (
                                                   ST_SetSRID(ST_MakePoint(i.lat, i.lon), 4326))
                              FROM township t WHERE t.code = e.township_code), false)
                         THEN 'coordinates_out_of_range' END,
-                   CASE WHEN e.id IS NULL THEN 'unknown_entity' END,
-                   CASE WHEN e.id IS NOT NULL AND CAST(:scope AS text) IS NOT NULL
+                   CASE WHEN e.id IS NULL AND known.id IS NULL THEN 'unknown_entity' END,
+                   CASE WHEN e.id IS NULL AND known.id IS NOT NULL THEN 'out_of_scope'
+                        WHEN e.id IS NOT NULL AND CAST(:scope AS text) IS NOT NULL
                              AND e.township_code <> :scope THEN 'out_of_scope' END,
                    CASE WHEN i.plot_id IS NOT NULL AND p.entity_id IS DISTINCT FROM i.entity_id
                         THEN 'unknown_plot' END,
@@ -33,6 +34,11 @@ WITH resolved AS MATERIALIZED (
                ], NULL) AS found
         FROM incoming i
         LEFT JOIN entity e ON e.id = i.entity_id
+        -- an entity row security hides from the uploader exists elsewhere: out of scope, not
+        -- unknown (sql/022, a definer function: existence only)
+        LEFT JOIN (SELECT x.id FROM entities_existing(ARRAY(
+                       SELECT DISTINCT entity_id FROM incoming WHERE entity_id IS NOT NULL))
+                       AS x(id)) known ON e.id IS NULL AND known.id = i.entity_id
         LEFT JOIN plot p ON p.id = i.plot_id
         LEFT JOIN commodity c ON c.slug = i.commodity) checked),
 rejected AS (

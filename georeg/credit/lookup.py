@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from georeg.accounts import PII_ROLES, Account
 from georeg.credit.rating import DEFAULT_RULES, GRADE_LABELS, RatingRules, grades_for
 from georeg.database import sql_statement
-from georeg.errors import FieldError, InvalidInput
+from georeg.errors import FieldError, Forbidden, InvalidInput
 from georeg.ids import IdentifierError, normalize_phone, normalize_resident_id, normalize_uscc
-from georeg.pii import PiiCipher
+from georeg.pii import PiiCipher, record_pii_access
 from georeg.registry import KIND_LABELS, Kind
 from georeg.tables import entity, township
 
@@ -111,8 +112,14 @@ def search(conn: Connection, q: str, *, today: date,
 
 def search_personal(conn: Connection, *, cipher: PiiCipher, today: date,
                     resident_id: str | None = None, phone: str | None = None,
-                    rules: RatingRules = DEFAULT_RULES) -> dict[str, Any]:
-    """Exact lookup by resident ID or phone (exactly one) through the keyed hash."""
+                    rules: RatingRules = DEFAULT_RULES,
+                    account: Account | None = None) -> dict[str, Any]:
+    """Exact lookup by resident ID or phone (exactly one) through the keyed hash.
+
+    Through the API (`account` given): only the roles that see personal numbers (PII_ROLES),
+    and each entity found is recorded in pii_access (docs/domain.md, "Personal data")."""
+    if account is not None and account.role not in PII_ROLES:
+        raise Forbidden("本账号不能按身份证号或电话查找")
     if (resident_id is None) == (phone is None):
         msg = "请只提供 resident_id 或 phone 其中之一"
         raise InvalidInput(msg, [FieldError("body", "one_of", msg)])
@@ -125,4 +132,7 @@ def search_personal(conn: Connection, *, cipher: PiiCipher, today: date,
     found = (_FOUND.where(_HASH_COLUMNS[field] == cipher.lookup_hash(field, normal))
              .order_by(entity.c.id).limit(SEARCH_LIMIT))
     rows = conn.execute(found).all()
+    if account is not None:
+        record_pii_access(conn, account=account, entity_ids=[r.id for r in rows],
+                          fields=[field], purpose=f"POST /credit/search ({field})")
     return {"by": field, "results": _with_grades(conn, rows, today, rules)}

@@ -1,8 +1,10 @@
 -- Patrols, trace codes and certificates per township for a month, with the year's plan
 -- targets (patrols.py pro-rates them and names what is behind).
 WITH tw AS (
+    -- a township account's report is its own township's row (row security hides the rest)
     SELECT code, name FROM township
-    WHERE CAST(:county AS text) IS NULL OR county_code = :county),
+    WHERE (CAST(:county AS text) IS NULL OR county_code = :county)
+      AND (georeg_township() IS NULL OR code = georeg_township())),
 -- producers active in the month (entity_active, sql/020: registered by its end, not
 -- deregistered before its start)
 prod AS (SELECT e.id, e.name, e.township_code FROM entity e JOIN tw ON tw.code = e.township_code

@@ -42,6 +42,8 @@ FROM township t CROSS JOIN key
 LEFT JOIN per_entity pe ON pe.township_code = t.code AND pe.commodity = key.slug
 LEFT JOIN flagged f ON f.township_code = t.code AND f.commodity = key.slug
 LEFT JOIN rejected rj ON rj.township_code = t.code AND rj.commodity = key.slug
-WHERE CAST(:county AS text) IS NULL OR t.county_code = :county
+WHERE (CAST(:county AS text) IS NULL OR t.county_code = :county)
+  -- a township account's report is its own township's rows (row security hides the rest)
+  AND (georeg_township() IS NULL OR t.code = georeg_township())
 GROUP BY t.code, t.name, key.slug, key.name_zh, key.due
 ORDER BY t.code, key.due, key.slug

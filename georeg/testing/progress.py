@@ -77,6 +77,8 @@ SELECT r.unit, r.method,
                           AND c.category = ANY(CAST(:poultry_egg AS text[]))) AS poultry_egg
 FROM rapid_test r JOIN commodity c ON c.slug = r.commodity
 WHERE r.sampled_on BETWEEN :year_start AND :until
+  -- a township account: its own unit's row (row security hides other townships' tests)
+  AND (georeg_township() IS NULL OR r.unit = georeg_township())
 GROUP BY r.unit, r.method
 """)
 
@@ -156,7 +158,9 @@ def testing_progress(conn: Connection, *, year: int, quarter: int | None = None,
               "poultry_egg": list(POULTRY_EGG),
               **{f"c{q}": checkpoint(year, q) for q in range(1, 5)}}
     targets = {(r.unit, r.metric): r.target for r in conn.execute(text(
-        "SELECT unit, metric, target FROM plan_target WHERE year = :y"), {"y": year})}
+        "SELECT unit, metric, target FROM plan_target WHERE year = :y"
+        # a township account: its own quotas, not the others' shown as nothing done
+        " AND (georeg_township() IS NULL OR unit = georeg_township())"), {"y": year})}
     names = {COUNTY_UNIT: COUNTY_UNIT_LABEL, **dict(conn.execute(text(
         "SELECT code, name FROM township")).all())}
     done = {(r.unit, r.method): r for r in conn.execute(_RAPID, params)}

@@ -24,6 +24,8 @@ def update_target(conn: Connection, plan_id: int, no: int, *, status: str, reaso
     if status in ("replaced", "pending") and reason is None:
         raise invalid("reason", "required", "替换或撤销须注明原因")
     plan_row(conn, plan_id, account)
+    if not account.writes:  # before the locking read, which row security limits to writers
+        raise Forbidden("本账号无权修改该抽样目标的状态")
     current = conn.execute(text(
         "SELECT status, township_code FROM sampling_plan_target "
         "WHERE plan_id = :p AND no = :no FOR UPDATE"), {"p": plan_id, "no": no}).first()
