@@ -461,3 +461,51 @@ def test_reassignment_keeps_row_security(client: TestClient, engine: Engine,
     assert r.status_code == 200, r.text
     with engine.connect() as conn:
         assert _one(conn, "SELECT count(*) FROM site_point_place WHERE township_code IS NULL") == 0
+
+
+def test_accounts_sessions_and_audit_under_the_api_role(api_engine: Engine,
+                                                        world: dict[str, Any]) -> None:
+    """Account writes by role (sql/022's account policies), sessions, the audit trail's scope."""
+    ids = world["ids"]
+    new_collector = ("INSERT INTO account (username, display_name, role, township_code, "
+                     "password_hash) VALUES (:u, 'x', :r, :t, 'h')")
+    with api_engine.begin() as conn:
+        _scope(conn, world, "rs_township")
+        # a township supervisor adds collectors of its own township, nothing else
+        assert not _refused(conn, new_collector, u="rs_new_col", r="collector", t=CANNEI)
+        assert _refused(conn, new_collector, u="rs_col_elsewhere", r="collector", t=FENGCHENG)
+        assert _refused(conn, new_collector, u="rs_new_sup", r="township_supervisor", t=CANNEI)
+        # … disables its collectors, not another township's supervisor
+        assert conn.execute(text("UPDATE account SET active = false WHERE id = :i"),
+                            {"i": ids["rs_collector"]}).rowcount == 1
+        assert conn.execute(text("UPDATE account SET active = false WHERE id = :i"),
+                            {"i": ids["rs_other_township"]}).rowcount == 0
+        # … may change its own row but not raise its own role or move its scope
+        assert conn.execute(text("UPDATE account SET display_name = '林' WHERE id = :i"),
+                            {"i": ids["rs_township"]}).rowcount == 1
+        assert _refused(conn, "UPDATE account SET role = 'county_supervisor', "
+                              "township_code = NULL WHERE id = :i", i=ids["rs_township"])
+        # sign-in attempts are the definer functions' alone
+        assert _refused(conn, "SELECT count(*) FROM login_attempt")
+    with api_engine.begin() as conn:
+        _scope(conn, world, "rs_county")
+        # a county supervisor administers no account
+        assert conn.execute(text("UPDATE account SET active = false WHERE id = :i"),
+                            {"i": ids["rs_collector"]}).rowcount == 0
+    with api_engine.begin() as conn:
+        _scope(conn, world, "rs_township")
+        # the audit trail: its township's records only; sessions: its own and its collectors'
+        towns = set(conn.execute(text("SELECT DISTINCT township_code FROM audit_event "
+                                      "WHERE township_code IS NOT NULL")).scalars())
+        assert towns == {CANNEI}
+        owners = set(conn.execute(text("SELECT account_id FROM auth_session")).scalars())
+        assert owners <= {ids["rs_township"], ids["rs_collector"]}
+        assert _refused(conn, "INSERT INTO audit_event (table_name, action) "
+                              "VALUES ('entity', 'insert')")
+    with api_engine.begin() as conn:
+        _scope(conn, world, "rs_county")
+        towns = set(conn.execute(text("SELECT DISTINCT township_code FROM audit_event "
+                                      "WHERE township_code IS NOT NULL")).scalars())
+        assert {CANNEI, FENGCHENG} <= towns
+    with api_engine.begin() as conn:  # no scope: no account is even readable
+        assert _one(conn, "SELECT count(*) FROM account") == 0
