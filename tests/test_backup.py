@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from cli import main
 from georeg.backup import key_fingerprint, manifest_path
 from georeg.cluster import Cluster
-from georeg.config import Settings
+from georeg.config import API_ROLE, Settings
 from georeg.pii import PiiCipher, generate_key_text
 from tests.helpers import point_in, resident_id
 
@@ -126,6 +126,7 @@ def test_backup_restore_into_a_fresh_cluster(
         assert rid.encode() not in raw  # the numbers are stored encrypted only
 
     fresh_cluster.create_database("restored")
+    fresh_cluster.ensure_login_role(API_ROLE)  # what `georeg db up` does on a new server
     target = fresh_cluster.url("restored")
     r = cli(target, pii_key_text, "restore", str(file))
     assert r.exit_code == 0, r.output
