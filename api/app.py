@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import errors
+from api.limits import RequestLimits
 from api.routers import (
     auth,
     collections,
@@ -47,10 +48,12 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
-    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size)
+    app.state.engine = make_engine(settings.url(), pool_size=settings.pool_size,
+                                   statement_timeout_s=settings.statement_timeout_s)
     app.state.cipher = pii_cipher(settings)
     app.state.token_secret = token_secret(settings)
     errors.register(app)
+    app.add_middleware(RequestLimits)  # bodies bounded while read, file limits per request
     for router in (health.router, auth.router, townships.router, entities.producers,
                    entities.smallholders, plots.router, collections.router, reports.router,
                    grids.router, patrols.router, credit.router, sampling.router,

@@ -74,7 +74,9 @@ def register(app: FastAPI) -> None:
     @app.exception_handler(GeoregError)
     async def domain_error(request: Request, exc: GeoregError) -> JSONResponse:
         status = status_of(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if (retry := getattr(exc, "retry_after", None)) is not None:
+            headers["Retry-After"] = str(retry)
         # The class names the problem: file readers' errors carry a finer `code` of their own,
         # which their field error already reports.
         return problem(status, type(exc).code, exc.title, exc.detail, request, exc.errors,

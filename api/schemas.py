@@ -5,17 +5,60 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from geojson_pydantic import MultiPolygon, Point, Polygon
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+# Ids are PostgreSQL bigint: a larger number is refused here (422), not by the database.
+INT64_MAX = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+PathId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+QueryId = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
+# Offsets past any real listing (OFFSET is bigint too; a deep page costs a scan of all before)
+OFFSET_MAX = 10_000_000
+
+
+class ApiModel(BaseModel):
+    """Base of every request body: no text in it carries NUL (PostgreSQL text cannot hold
+    it), however deep (lists, objects)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise PydanticCustomError("nul_character", "text contains NUL")
+        return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "text is blank")
+    return value
+
+
+# Text that must say something: whitespace alone is refused like an empty string.
+NonBlank = AfterValidator(_not_blank)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
 
 TownshipCode = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12 位统计用区划代码")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), NonBlank]
 Text = Annotated[str, Field(max_length=500)]
 ProducerKind = Literal["enterprise", "cooperative", "family_farm", "large_grower", "buyer"]
 PlotGeometry = Annotated[Point | Polygon | MultiPolygon, Field(discriminator="type")]
 
 
-class _Body(BaseModel):
+class _Body(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     def fields_set(self) -> dict[str, Any]:

@@ -72,6 +72,17 @@ class DatabaseUnavailable(GeoregError):
     title = "数据库暂时不可用"
 
 
+class StatementTimeout(DatabaseUnavailable):
+    """A statement ran past the interactive statement timeout (SQLSTATE 57014)."""
+    code = "statement_timeout"
+    title = "查询超时"
+    retry_after = 30  # seconds: by then the load that slowed it has usually passed
+
+    def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None
+                 ) -> None:
+        super().__init__(detail or "查询超时，请缩小查询范围或稍后重试", errors)
+
+
 class DatabaseFault(GeoregError):
     code = "internal_error"
     title = "服务器内部错误"

@@ -31,6 +31,7 @@ from georeg.errors import FieldError, InvalidInput
 from georeg.values import DATE_TEXT as DATE_TEXT
 from georeg.values import cell_date as cell_date
 from georeg.values import cell_text as cell_text
+from importers.limits import check_row_count, check_zip_bytes
 
 HEADER_SEARCH_ROWS = 5  # a title row or two above the header is common in county templates
 
@@ -99,13 +100,16 @@ def csv_rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]
         except csv.Error as e:
             raise Unreadable(str(e), reader.line_num) from None
         row_no += 1
+        check_row_count(row_no)
         yield row_no, cells
 
 
 # --- XLSX ---------------------------------------------------------------------------------------
 
 def open_workbook(data: bytes) -> Any:
-    """A read-only workbook (close it when done); `Unreadable` names the failure's type."""
+    """A read-only workbook (close it when done); `Unreadable` names the failure's type.
+    The zip's directory is checked against the limits first (a 700 KB file can unzip to GBs)."""
+    check_zip_bytes(data)
     try:
         return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
@@ -120,7 +124,9 @@ def xlsx_rows(ws: Any, value: Callable[[Any], object] = _cell_value
               ) -> Iterator[tuple[int, list[object]]]:
     """A sheet's rows with the number Excel shows; `value` reads one cell."""
     row_no = 0
-    for row in ws.iter_rows():
+    # Counted as read, blank rows too: read-only mode pads the gaps up to the last used row.
+    for read, row in enumerate(ws.iter_rows(), 1):
+        check_row_count(read)
         # Read-only rows may start at the sheet's first used row: take the number from a real
         # cell (padding cells have none).
         row_no = next((c.row for c in row if getattr(c, "row", None)), row_no + 1)

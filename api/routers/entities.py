@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 from api.deps import Cipher, CurrentAccount, Db
 from api.schemas import (
+    OFFSET_MAX,
+    PathId,
     PlotCreate,
     ProducerCreate,
     ProducerUpdate,
@@ -22,7 +24,7 @@ from georeg.geojson import collection, feature
 from georeg.registry import KIND_LABELS, PRODUCER_KINDS, EntityFilter, Kind
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX)]
 TownshipFilter = Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="12 位乡镇代码")]
 GridFilter = Annotated[str | None, Query(pattern=r"^[0-9]{15}$", description="网格编码")]
 CommodityFilter = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -86,7 +88,7 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
                           numberReturned=len(rows), limit=limit, offset=offset)
 
     @router.get("/{entity_id}", summary=f"单个{tag}")
-    def get(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: int,
+    def get(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: PathId,
             reveal: Reveal = False) -> dict[str, Any]:
         row = registry.get_entity(conn, entity_id, kind_values)
         revealed = registry.reveal_pii(conn, entity_id, account=account, cipher=cipher,
@@ -104,24 +106,24 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
         return entity_feature(registry.get_entity(conn, new_id))
 
     @router.patch("/{entity_id}", summary=f"修改{tag}")
-    def update(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: int,
+    def update(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: PathId,
                body: update_model) -> dict[str, Any]:  # type: ignore[valid-type]
         registry.update_entity(conn, entity_id, body.fields_set(), kinds=kind_values,
                                account=account, cipher=cipher)
         return entity_feature(registry.get_entity(conn, entity_id))
 
     @router.delete("/{entity_id}", status_code=204, summary=f"注销{tag}（连同其地块）")
-    def delete(conn: Db, account: CurrentAccount, entity_id: int) -> Response:
+    def delete(conn: Db, account: CurrentAccount, entity_id: PathId) -> Response:
         registry.delete_entity(conn, entity_id, kinds=kind_values, account=account)
         return Response(status_code=204)
 
     @router.get("/{entity_id}/plots", summary=f"{tag}的地块")
-    def plots(conn: Db, account: CurrentAccount, entity_id: int) -> dict[str, Any]:
+    def plots(conn: Db, account: CurrentAccount, entity_id: PathId) -> dict[str, Any]:
         registry.get_entity(conn, entity_id, kind_values)
         return collection([feature(r) for r in registry.list_plots(conn, entity_id)])
 
     @router.post("/{entity_id}/plots", status_code=201, summary=f"为{tag}登记地块")
-    def add_plot(conn: Db, account: CurrentAccount, entity_id: int, body: PlotCreate,
+    def add_plot(conn: Db, account: CurrentAccount, entity_id: PathId, body: PlotCreate,
                  response: Response) -> dict[str, Any]:
         registry.get_entity(conn, entity_id, kind_values)
         plot_id = registry.create_plot(conn, entity_id, body.fields_set(), account=account)
