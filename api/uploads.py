@@ -5,7 +5,6 @@ this checks the file itself exactly, reading one byte past the limit, never the 
 oversized file.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
