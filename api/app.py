@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import errors
-from api.limits import RequestLimits
+from api.limits import RequestLimits, upload_routes
 from api.routers import (
     auth,
     collections,
@@ -54,11 +54,13 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.state.token_secret = token_secret(settings)
     errors.register(app)
     app.add_middleware(RequestLimits)  # bodies bounded while read, file limits per request
-    for router in (health.router, auth.router, townships.router, entities.producers,
-                   entities.smallholders, plots.router, collections.router, reports.router,
-                   grids.router, patrols.router, credit.router, sampling.router,
-                   testing.router, testing.reports):
+    routers = (health.router, auth.router, townships.router, entities.producers,
+               entities.smallholders, plots.router, collections.router, reports.router,
+               grids.router, patrols.router, credit.router, sampling.router,
+               testing.router, testing.reports)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    app.state.upload_routes = upload_routes(routers, API_PREFIX)  # their own body limits
     maps.install(app, settings, API_PREFIX)  # /maps/ pages, their layers, tiles and assets
 
     @app.get("/", include_in_schema=False)

@@ -12,13 +12,16 @@ other call gets `json_body_mb`. The middleware also sets the importers' file-con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from georeg.config import Settings
@@ -67,11 +70,29 @@ class _TooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class UploadRoute:
+    path: re.Pattern[str]
+    methods: frozenset[str]
+    limit: SizeLimit
+
+
+def upload_routes(routers: Iterable[APIRouter], prefix: str) -> list[UploadRoute]:
+    """The routes marked with `upload_limit`, for `RequestLimits` (app.state.upload_routes)."""
+    found = []
+    for router in routers:
+        for route in router.routes:
+            limit = getattr(getattr(route, "endpoint", None), "upload_limit", None)
+            if isinstance(route, APIRoute) and limit is not None:
+                regex, _, _ = compile_path(prefix + route.path)
+                found.append(UploadRoute(regex, frozenset(route.methods), limit))
+    return found
+
+
 def _route_limit(scope: Scope) -> SizeLimit | None:
-    for route in scope["app"].router.routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return getattr(getattr(route, "endpoint", None), "upload_limit", None)
+    for route in getattr(scope["app"].state, "upload_routes", ()):
+        if scope["method"] in route.methods and route.path.match(scope["path"]):
+            return route.limit
     return None
 
 
