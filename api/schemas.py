@@ -21,7 +21,10 @@ OFFSET_MAX = 10_000_000
 
 class ApiModel(BaseModel):
     """Base of every request body: no text in it carries NUL (PostgreSQL text cannot hold
-    it), however deep (lists, objects)."""
+    it), however deep (lists, objects); numbers are finite (a NaN or Infinity in the JSON would
+    be stored, then fail every answer that shows it)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -39,6 +42,17 @@ def _not_blank(value: str) -> str:
 
 # Text that must say something: whitespace alone is refused like an empty string.
 NonBlank = AfterValidator(_not_blank)
+
+
+def _refuse_null(cls: type, value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("null_not_allowed", "null not allowed")
+    return value
+
+
+def not_null(*fields: str) -> Any:
+    """For a PATCH body: these fields may be left out, not set to null (they are required)."""
+    return field_validator(*fields)(classmethod(_refuse_null))
 
 
 def _has_nul(value: Any) -> bool:
@@ -85,6 +99,7 @@ class ProducerCreate(_Body):
 
 
 class ProducerUpdate(_Body):
+    _required = not_null("name", "kind", "location")
     name: Name | None = None
     kind: ProducerKind | None = None
     uscc: str | None = None
@@ -108,6 +123,7 @@ class SmallholderCreate(_Body):
 
 
 class SmallholderUpdate(_Body):
+    _required = not_null("name", "resident_id", "location")
     name: Name | None = None
     resident_id: str | None = None
     phone: str | None = None
@@ -125,6 +141,7 @@ class PlotCreate(_Body):
 
 
 class PlotUpdate(_Body):
+    _required = not_null("commodity", "geometry")
     commodity: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
     name: Text | None = None
     geometry: PlotGeometry | None = None

@@ -67,6 +67,10 @@ def translated_errors() -> Iterator[None]:
             error = from_constraint(orig.diag.constraint_name)
             if error is not None:
                 raise error from e
+        if isinstance(orig, psycopg.errors.NotNullViolation) and orig.diag.column_name:
+            # e.g. a PATCH that sends null for a required field: the column names the field
+            field = orig.diag.column_name
+            raise InvalidInput("缺少必填字段", [FieldError(field, "required", "不能为空")]) from e
         if isinstance(orig, psycopg.errors.QueryCanceled):  # 57014: the statement timeout
             log.warning("statement cancelled after the statement timeout")
             raise StatementTimeout() from e

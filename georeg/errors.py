@@ -124,6 +124,8 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
     "certificate_trace_code_key": (Conflict, "trace_code", "duplicate", "追溯码已被使用"),
     "certificate_commodity_fkey": (InvalidInput, "commodity", "unknown_commodity",
                                    "未知的农产品品种"),
+    "certificate_quantity_check": (InvalidInput, "quantity", "too_small",
+                                   "数量须大于 0（保留两位小数）"),
     # credit records (sql/008_credit.sql)
     "credit_event_not_in_future": (InvalidInput, "occurred_on", "in_future",
                                    "事件日期不能晚于今天"),

@@ -48,7 +48,8 @@ class CertificateIn(ApiModel):
     batch_no: Annotated[str, NonBlank] = Field(min_length=1, max_length=100, description="批次号")
     issued_on: date
     commodity: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
-    quantity: float = Field(gt=0)
+    # numeric(14, 2): at least a hundredth, below a trillion
+    quantity: float = Field(ge=0.01, lt=1e12)
     unit: str = Field("kg", max_length=10)
     trace_code: str | None = Field(None, max_length=100, description="追溯码（一品一码）")
 
