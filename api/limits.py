@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import problem
 from georeg.config import Settings
 from georeg.errors import FieldError
 from importers import limits as file_limits
@@ -67,7 +68,7 @@ def upload_limit(limit: SizeLimit) -> Callable[[F], F]:
 
 
 class _TooLarge(Exception):
-    pass
+    """Raised into the app from `receive` at the first byte past the limit: it stops reading."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,6 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         if nul := _nul_fields(scope):
-            from api.errors import problem
-
             message = "不能包含空字符（NUL）"
             await problem(422, "invalid_input", "提交的数据有误", "请求参数或内容不符合要求",
                           Request(scope), [FieldError(n, "nul_character", message) for n in nul]
@@ -172,7 +171,6 @@ class RequestLimits:
 
 async def _answer(scope: Scope, receive: Receive, send: Send, message: str, upload: bool
                   ) -> None:
-    from api.errors import problem  # api.errors registers handlers; import at use, no cycle
 
     response = problem(413, "payload_too_large", "提交的内容过大", message, Request(scope),
                        [FieldError("file" if upload else "body", "too_large", message)],

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     sheet_max_rows: int = Field(default=50_000, ge=1)  # rows read from a CSV or XLSX sheet
     zip_max_unzipped_mb: int = Field(default=100, ge=1)  # XLSX, KMZ, zip: all members
     zip_max_members: int = Field(default=1_000, ge=1)
-    xml_max_elements: int = Field(default=500_000, ge=1)  # KML, GPX, XLSX sheets' XML aside
+    xml_max_elements: int = Field(default=200_000, ge=1)  # KML, GPX, XLSX sheets' XML aside
     # Interactive (API) statements are cancelled after this many seconds: 503, not a held
     # connection; bulk CLI work has no timeout.
     statement_timeout_s: float = Field(default=30.0, gt=0)
