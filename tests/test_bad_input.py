@@ -51,6 +51,13 @@ def test_offsets_and_query_ids_are_bounded(client: TestClient, admin: dict) -> N
         assert problem(client.get(url, headers=admin))[0]["code"] == "less_than_equal", url
 
 
+def test_credit_as_of_before_2000_is_refused(client: TestClient, admin: dict) -> None:
+    for url in ("/api/v1/credit/1?as_of=0001-01-05",
+                "/api/v1/credit/1/report.html?as_of=1999-12-31"):
+        errors = problem(client.get(url, headers=admin))
+        assert errors[0]["field"] == "as_of" and errors[0]["code"] == "too_early", url
+
+
 def test_nul_in_the_query_string_is_a_field_error(client: TestClient, admin: dict) -> None:
     errors = problem(client.get("/api/v1/credit/search?q=%00", headers=admin))
     assert errors == [{"field": "q", "code": "nul_character", "message": "不能包含空字符（NUL）"}]

@@ -69,12 +69,18 @@ class ListingIn(ApiModel):
                                              description="列入或移出的原因")
 
 
+EARLIEST_AS_OF = date(2000, 1, 1)
+
+
 def _as_of(now: date, as_of: date | None) -> date:
     if as_of is None:
         return now
     if as_of > now:
         msg = "as_of 不能晚于今天"
         raise InvalidInput(msg, [FieldError("as_of", "in_future", msg)])
+    if as_of < EARLIEST_AS_OF:  # the rating looks years back: year 1 has no "before"
+        msg = f"as_of 不能早于 {EARLIEST_AS_OF.isoformat()}"
+        raise InvalidInput(msg, [FieldError("as_of", "too_early", msg)])
     return as_of
 
 
