@@ -66,7 +66,7 @@ bench: setup
 
 # schemathesis against the API on loopback (its own throwaway cluster with the demo data),
 # as admin and as a township account; prints requests and server errors, fails on any 5xx.
-# Not part of `make test`: about 15 minutes. FUZZ_ARGS="--max-examples 20 --max-time 120".
+# Not part of `make test`: about 20 minutes. FUZZ_ARGS="--max-examples 20 --max-time 120".
 fuzz: setup
 	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
