@@ -13,7 +13,7 @@ DEB_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib
 # the map pages' browser tests: headless Chromium, and CJK fonts for legible screenshots
 BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
-.PHONY: setup system-packages map-assets demo serve test bench lint clean db-down
+.PHONY: setup system-packages map-assets demo serve test bench fuzz lint clean db-down
 
 setup: system-packages $(VENV)/.installed map-assets
 
@@ -64,6 +64,12 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python -m bench
+
+# schemathesis against the API on loopback (its own throwaway cluster with the demo data),
+# as admin and as a township account; prints requests and server errors, fails on any 5xx.
+# Not part of `make test`: about 20 minutes. FUZZ_ARGS="--max-examples 20 --max-time 120".
+fuzz: setup
+	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 # ruff, and import-linter's layer contract (pyproject [tool.importlinter]: cli → api → maps →
 # importers → grids → georeg; a module imports only from its own layer or below).

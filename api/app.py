@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import errors
+from api.limits import RequestLimits, upload_routes
 from api.routers import (
     accounts,
     audit,
@@ -53,15 +54,19 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.state.settings = settings
     app.state.clock = clock
     app.state.engine = make_engine(settings.api_url(), pool_size=settings.pool_size,
-                                   pool_timeout=settings.pool_timeout)
+                                   pool_timeout=settings.pool_timeout,
+                                   statement_timeout_s=settings.statement_timeout_s)
     app.state.cipher = pii_cipher(settings)
     app.state.trusted_proxies = trusted_networks(settings.trusted_proxies)
     errors.register(app)
-    for router in (health.router, auth.router, accounts.router, townships.router,
-                   entities.producers, entities.smallholders, plots.router, collections.router,
-                   reports.router, grids.router, patrols.router, credit.router, sampling.router,
-                   testing.router, testing.reports, audit.router):
+    app.add_middleware(RequestLimits)  # bodies bounded while read, file limits per request
+    routers = (health.router, auth.router, accounts.router, townships.router,
+               entities.producers, entities.smallholders, plots.router, collections.router,
+               reports.router, grids.router, patrols.router, credit.router, sampling.router,
+               testing.router, testing.reports, audit.router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    app.state.upload_routes = upload_routes(routers, API_PREFIX)  # their own body limits
     maps.install(app, settings, API_PREFIX)  # /maps/ pages, their layers, tiles and assets
     # CSP (nonces for the pages' inline scripts), frame denial, nosniff, HSTS on HTTPS; around
     # the whole stack, so that the 500s of Starlette's outermost error middleware get them too

@@ -1,52 +1,73 @@
-"""Uploaded files read whole, within an endpoint's size limit: the one owner of the 413 answer.
+"""Uploaded files read whole, within their route's size limit (api/limits.py).
 
-Each endpoint names its limit; a file over it is refused before any of it is parsed. Reading
-one byte past the limit is enough to know, so an oversized file is never held whole.
+The body limit middleware has already cut off a body far over the limit while it was sent;
+this checks the file itself exactly, reading one byte past the limit, never the whole of an
+oversized file.
 """
 
-from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import UploadFile
+from fastapi import Depends, File, Request, UploadFile
 
-from georeg.errors import FieldError, PayloadTooLarge
+from api.limits import SizeLimit
+from georeg.config import Settings
+from georeg.errors import FieldError, GeoregError, PayloadTooLarge
 
-MB = 1024 * 1024
+T = TypeVar("T")
 
+
+def _check(data: bytes, limit: SizeLimit, settings: Settings) -> bytes:
+    if len(data) > limit.max_bytes(settings):
+        message = limit.message(settings)
+        raise PayloadTooLarge(message, [FieldError("file", "too_large", message)])
+    return data
+
+
+def read_upload(file: UploadFile, limit: SizeLimit, settings: Settings) -> bytes:
+    """The file's bytes, for a plain def (run in the thread pool; the upload is spooled)."""
+    return _check(file.file.read(limit.max_bytes(settings) + 1), limit, settings)
+
+
+async def read_upload_async(file: UploadFile, limit: SizeLimit, settings: Settings) -> bytes:
+    """The same for an async handler (Starlette reads a file spooled to disk in a thread)."""
+    return _check(await file.read(limit.max_bytes(settings) + 1), limit, settings)
+
+
+# --- parsed before the transaction --------------------------------------------------------------
 
 @dataclass(frozen=True)
-class SizeLimit:
-    megabytes: int
-    advice: str  # zh-CN: what to do instead, e.g. 请分批导入
+class Parsed(Generic[T]):
+    """An upload read and parsed by a dependency solved before the request's transaction opens
+    (no pool connection is held while a file is parsed). A file error is kept, not raised,
+    so that the handler checks the account first: a refused account learns nothing of it."""
 
-    @property
-    def max_bytes(self) -> int:
-        return self.megabytes * MB
+    filename: str
+    value: T | None = None
+    error: GeoregError | None = None
 
-    def check(self, data: bytes) -> bytes:
-        if len(data) > self.max_bytes:
-            raise PayloadTooLarge(f"文件超过 {self.megabytes} MB，{self.advice}",
-                                  [FieldError("file", "too_large", "文件过大")])
-        return data
-
-
-# Table sheets: credit events, rapid-test results, the MRL table.
-SHEET_LIMIT = SizeLimit(10, "请分批导入")
-# Field point files (GeoJSON, CSV, XLSX, GPX, KML) for provenance collection.
-POINT_FILE_LIMIT = SizeLimit(50, "请分批上传")
+    def get(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
 
 
-def read_upload(file: UploadFile, limit: SizeLimit | None = None) -> bytes:
-    """The file's bytes, for a plain-def handler (FastAPI runs it in the thread pool and the
-    upload is already spooled to a temporary file). No limit: the whole file, as sent."""
-    if limit is None:
-        return file.file.read()
-    return limit.check(file.file.read(limit.max_bytes + 1))
+def parsed_upload(limit: SizeLimit, parse: Callable[[bytes, str], T], description: str = ""
+                  ) -> Any:
+    """A dependency: the route's file read within `limit`, then `parse(data, filename)`.
 
+    A plain def: FastAPI runs it in the thread pool, off the event loop. Declare it before
+    the Db and CurrentAccount parameters, which FastAPI then solves after it."""
 
-async def read_upload_async(file: UploadFile, limit: SizeLimit | None = None) -> bytes:
-    """The same for an async handler (Starlette reads a file spooled to disk in a thread)."""
-    if limit is None:
-        return await file.read()
-    return limit.check(await file.read(limit.max_bytes + 1))
+    def dependency(request: Request,
+                   file: Annotated[UploadFile, File(description=description)]) -> Parsed[T]:
+        name = file.filename or ""
+        settings = request.app.state.settings
+        try:
+            return Parsed(name, value=parse(read_upload(file, limit, settings), name))
+        except GeoregError as e:
+            return Parsed(name, error=e)
+
+    return Depends(dependency)

@@ -76,6 +76,20 @@ class Settings(BaseSettings):
     # above this many entities the county page draws them from vector tiles, not one GeoJSON
     map_vector_tiles_above: int = 50_000
 
+    # Bounded work per request (README "Limits"). Bodies: the API's (api/limits.py) checks
+    # them while reading; file contents: the importers' (importers/limits.py), while parsing.
+    json_body_mb: int = Field(default=2, ge=1)  # every JSON call but the point upload
+    point_file_mb: int = Field(default=50, ge=1)  # point files and the GeoJSON point upload
+    sheet_file_mb: int = Field(default=10, ge=1)  # activity, credit and testing sheets
+    boundary_file_mb: int = Field(default=100, ge=1)  # township and grid boundary files
+    sheet_max_rows: int = Field(default=50_000, ge=1)  # rows read from a CSV or XLSX sheet
+    zip_max_unzipped_mb: int = Field(default=100, ge=1)  # XLSX, KMZ, zip: all members
+    zip_max_members: int = Field(default=1_000, ge=1)
+    xml_max_elements: int = Field(default=200_000, ge=1)  # KML, GPX, XLSX sheets' XML aside
+    # Interactive (API) statements are cancelled after this many seconds: 503, not a held
+    # connection; bulk CLI work has no timeout.
+    statement_timeout_s: float = Field(default=30.0, gt=0)
+
     @cached_property
     def tag(self) -> str:
         return _checkout_tag(self.state_dir.resolve())

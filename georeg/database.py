@@ -21,8 +21,11 @@ from georeg.config import SQL_DIR
 from georeg.errors import (
     DatabaseFault,
     DatabaseUnavailable,
+    FieldError,
     GeoregError,
+    InvalidInput,
     ServerBusy,
+    StatementTimeout,
     from_constraint,
 )
 
@@ -30,16 +33,20 @@ log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, pool_size: int = 16, interactive: bool = True,
-                pool_timeout: float = 10) -> Engine:
+                pool_timeout: float = 10, statement_timeout_s: float | None = None) -> Engine:
     """An engine whose pool keeps its connections open (reopening a backend costs ~20 ms).
 
     Interactive connections (the API) turn parallel workers off: on 2 cores they cost ~20 ms
-    to start and slow small indexed queries down (docs/performance.md, "Connections").
+    to start and slow small indexed queries down (docs/performance.md, "Connections"), and
+    may cancel a statement after `statement_timeout_s` (Settings.statement_timeout_s), so
+    that no request holds a connection for minutes; bulk (CLI) engines never time out.
     """
     # JIT compiles for ~200 ms before a spatial join that then runs for less: off.
     options = "-c timezone=UTC -c jit=off"
     if interactive:
         options += " -c max_parallel_workers_per_gather=0"
+        if statement_timeout_s is not None:
+            options += f" -c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
     return create_engine(
         url,
         pool_size=pool_size,
@@ -66,6 +73,20 @@ def translated_errors() -> Iterator[None]:
             error = from_constraint(orig.diag.constraint_name)
             if error is not None:
                 raise error from e
+        if isinstance(orig, psycopg.errors.NotNullViolation) and orig.diag.column_name:
+            # e.g. a PATCH that sends null for a required field: the column names the field
+            field = orig.diag.column_name
+            raise InvalidInput("缺少必填字段", [FieldError(field, "required", "不能为空")]) from e
+        if isinstance(orig, psycopg.errors.QueryCanceled):  # 57014: the statement timeout
+            log.warning("statement cancelled after the statement timeout")
+            raise StatementTimeout() from e
+        if isinstance(orig, psycopg.DataError):
+            # A value the database cannot hold (out of range, NUL in text) that got past the
+            # API's checks: the request's fault (422), logged to find the missing check.
+            log.warning("data error from input: %s", type(orig).__name__)
+            raise InvalidInput("提交的数值超出范围或含有不支持的字符",
+                               [FieldError("body", "unsupported_value",
+                                           "数值超出范围或含有不支持的字符")]) from e
         if isinstance(e, OperationalError) and isinstance(orig, psycopg.OperationalError):
             log.error("database unavailable: %s", type(orig).__name__)
             raise DatabaseUnavailable() from e

@@ -91,6 +91,17 @@ class ServerBusy(DatabaseUnavailable):
     title = "服务器繁忙，请稍后重试"
 
 
+class StatementTimeout(DatabaseUnavailable):
+    """A statement ran past the interactive statement timeout (SQLSTATE 57014)."""
+    code = "statement_timeout"
+    title = "查询超时"
+
+    def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None
+                 ) -> None:
+        # 30 s: by then the load that slowed it has usually passed
+        super().__init__(detail or "查询超时，请缩小查询范围或稍后重试", errors, retry_after=30)
+
+
 class DatabaseFault(GeoregError):
     code = "internal_error"
     title = "服务器内部错误"
@@ -142,6 +153,8 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[GeoregError], str, str, str]] = {
     "certificate_trace_code_key": (Conflict, "trace_code", "duplicate", "追溯码已被使用"),
     "certificate_commodity_fkey": (InvalidInput, "commodity", "unknown_commodity",
                                    "未知的农产品品种"),
+    "certificate_quantity_check": (InvalidInput, "quantity", "too_small",
+                                   "数量须大于 0（保留两位小数）"),
     # credit records (sql/008_credit.sql)
     "credit_event_not_in_future": (InvalidInput, "occurred_on", "in_future",
                                    "事件日期不能晚于今天"),

@@ -49,8 +49,11 @@ def parse(geojson: dict[str, Any], *, field: str, allowed: tuple[str, ...]) -> s
         return InvalidInput(message, [FieldError(field, code, message)])
 
     try:
-        geom = shape(geojson)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        # Z dropped, by rule: RFC 7946 allows an altitude, GPS devices send one, and the
+        # registry is 2-D (the columns are; elevation has its own field where it matters).
+        geom = shapely.force_2d(shape(geojson))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+            shapely.errors.GEOSException) as e:
         raise bad("invalid_geojson", "不是有效的 GeoJSON 几何") from e
     if geom.geom_type not in allowed:
         raise bad("geometry_type", f"几何类型应为 {' / '.join(allowed)}，收到 {geom.geom_type}")

@@ -45,6 +45,10 @@ MESSAGES: dict[str, str] = {
     "too_short": "元素太少",
     "too_long": "元素太多",
     "value_error": "取值无效",
+    "nul_character": "不能包含空字符（NUL）",
+    "blank": "不能为空白",
+    "null_not_allowed": "不能为 null（不修改请不传此字段）",
+    "finite_number": "应为有限的数字",
     "union_tag_invalid": "几何类型不被接受",
     "union_tag_not_found": "缺少几何类型 type",
 }

@@ -90,9 +90,22 @@ def _moment(value: Any) -> datetime | None:
         return None
 
 
-def read_patrols(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
-    rows = read_table(data, filename, headers=PATROL_HEADERS, names=PATROL_NAMES,
+def patrol_sheet(data: bytes, filename: str) -> list[SheetRow]:
+    """The file's rows, read without the database (the API does it before its transaction)."""
+    return read_table(data, filename, headers=PATROL_HEADERS, names=PATROL_NAMES,
                       required={"inspector", "patrolled_at"}, any_of={"entity_id", "uscc"})
+
+
+def certificate_sheet(data: bytes, filename: str) -> list[SheetRow]:
+    return read_table(data, filename, headers=CERTIFICATE_HEADERS, names=CERTIFICATE_NAMES,
+                      required={"batch_no", "issued_on", "quantity"},
+                      any_of={"entity_id", "uscc"})
+
+
+def read_patrols(conn: Connection, source: bytes | list[SheetRow], filename: str = ""
+                 ) -> list[dict[str, Any]]:
+    """Patrol records of a file's bytes or of its rows already read by `patrol_sheet`."""
+    rows = patrol_sheet(source, filename) if isinstance(source, bytes) else source
     errors: list[FieldError] = []
     ids = resolve_entities(conn, rows, errors)
     out = []
@@ -120,10 +133,9 @@ def read_patrols(conn: Connection, data: bytes, filename: str) -> list[dict[str,
     return out
 
 
-def read_certificates(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
-    rows = read_table(data, filename, headers=CERTIFICATE_HEADERS, names=CERTIFICATE_NAMES,
-                      required={"batch_no", "issued_on", "quantity"},
-                      any_of={"entity_id", "uscc"})
+def read_certificates(conn: Connection, source: bytes | list[SheetRow], filename: str = ""
+                      ) -> list[dict[str, Any]]:
+    rows = certificate_sheet(source, filename) if isinstance(source, bytes) else source
     errors: list[FieldError] = []
     ids = resolve_entities(conn, rows, errors)
     commodities = commodity_names(conn)

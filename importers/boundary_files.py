@@ -36,6 +36,7 @@ from georeg.crs import parse_crs as kernel_parse_crs
 from georeg.errors import FieldError, InvalidInput
 from georeg.geometry import invalid_reason
 from grids.boundaries import BoundaryFeature, FeatureError
+from importers.limits import check_zip, current, parse_xml, unzipped_too_large
 
 EXTENSIONS: dict[str, str] = {
     ".geojson": "geojson", ".json": "geojson", ".shp": "shapefile", ".zip": "zip",
@@ -43,8 +44,6 @@ EXTENSIONS: dict[str, str] = {
 }
 WGS84 = pyproj.CRS.from_epsg(4326)
 MAX_AREA_CHANGE = 0.01  # a repair that moves more area than this is a guess, not a fix
-MAX_UNZIPPED = 2 * 1024**3  # guard against a zip bomb; real boundary files are far smaller
-MAX_KML = 200 * 1024**2  # KML is read whole into memory for the safety check
 
 # Canonical key -> accepted attribute names, most specific first: a grid file often also
 # carries its township's code and name, and the grid's own must win.
@@ -132,6 +131,7 @@ def _extract_zip(path: Path, dest: Path, layer: str | None) -> tuple[Path, str]:
     GDAL. Returns the extracted file and the member's name for messages."""
     try:
         with zipfile.ZipFile(path) as zf:
+            check_zip(zf)  # a zip bomb: members and declared sizes, before anything inflates
             members = [i for i in zf.infolist() if not i.is_dir() and not _is_zip_junk(i.filename)]
             shps = [i for i in members if _suffix(i.filename) == ".shp"]
             if shps:
@@ -148,7 +148,7 @@ def _extract_zip(path: Path, dest: Path, layer: str | None) -> tuple[Path, str]:
                         "GeoPackage、GeoJSON 或 KML 文件")
                 chosen = _pick_member(others, None, path.name, what="数据文件")
                 parts = [chosen]
-            budget = MAX_UNZIPPED
+            budget = current().unzipped_bytes
             for info in parts:
                 budget -= _copy_member(zf, info, dest / f"boundary{_suffix(info.filename)}",
                                        budget, path.name)
@@ -188,7 +188,7 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budge
         while chunk := src.read(1 << 20):
             written += len(chunk)
             if written > budget:  # counted as read: the header's sizes can lie
-                raise BoundaryFileError("too_large", f"压缩包 {zip_name} 解压后过大")
+                raise unzipped_too_large()
             out.write(chunk)
     return written
 
@@ -201,13 +201,14 @@ def _check_kml_safe(path: Path, fmt: str, where: str) -> None:
             docs = [path.read_bytes()]
         else:
             with zipfile.ZipFile(path) as zf:
+                check_zip(zf)
                 docs = [_read_capped(zf, i, where) for i in zf.infolist()
                         if _suffix(i.filename) == ".kml"]
     except (zipfile.BadZipFile, OSError) as e:
         raise BoundaryFileError("unreadable", f"{where} 已损坏或不是 KMZ 文件") from e
     for doc in docs:
         try:
-            safe_et.fromstring(doc)
+            parse_xml(doc)  # elements counted: GDAL would hold them all
         except DefusedXmlException:
             raise BoundaryFileError("unsafe_xml", f"{where} 含有实体声明或外部引用，出于安全考虑"
                                     "拒绝读取") from None
@@ -218,9 +219,9 @@ def _check_kml_safe(path: Path, fmt: str, where: str) -> None:
 
 def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
     with zf.open(info) as f:
-        data = f.read(MAX_KML + 1)  # not file_size: the header can lie
-    if len(data) > MAX_KML:
-        raise BoundaryFileError("too_large", f"{where} 中的 {info.filename} 过大")
+        data = f.read(current().unzipped_bytes + 1)  # not file_size: the header can lie
+    if len(data) > current().unzipped_bytes:
+        raise unzipped_too_large()
     return data
 
 

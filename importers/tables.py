@@ -13,6 +13,7 @@ names, for the activity, credit and testing sheets.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import re
@@ -23,7 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import openpyxl
+from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.utils import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.worksheet._reader import DATA_TAG, DIMENSION_TAG
+from openpyxl.xml.functions import iterparse
 
 from georeg.errors import FieldError, InvalidInput
 
@@ -31,8 +37,13 @@ from georeg.errors import FieldError, InvalidInput
 from georeg.values import DATE_TEXT as DATE_TEXT
 from georeg.values import cell_date as cell_date
 from georeg.values import cell_text as cell_text
+from importers.limits import check_row_count, check_zip_bytes
 
 HEADER_SEARCH_ROWS = 5  # a title row or two above the header is common in county templates
+# Columns read from an XLSX sheet: read-only mode pads every row to the sheet's width, and one
+# cell in column XFD would make each row 16,384 cells. County sheets have a few dozen.
+XLSX_MAX_COLUMNS = 200
+_EMPTY_ID = {id(EMPTY_CELL)}
 
 Row = tuple[int, Sequence[object]]  # (the row number Excel shows, its cells)
 
@@ -99,13 +110,42 @@ def csv_rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]
         except csv.Error as e:
             raise Unreadable(str(e), reader.line_num) from None
         row_no += 1
+        check_row_count(row_no)
         yield row_no, cells
 
 
 # --- XLSX ---------------------------------------------------------------------------------------
 
+def _size_from_the_head(self: Any) -> None:
+    """ReadOnlyWorksheet._get_size, reading only up to <sheetData>.
+
+    openpyxl's own waits for the *end* of <sheetData> when a sheet has no <dimension>, i.e.
+    parses the whole sheet while the workbook opens, before any row limit can apply: a 700 KB
+    file of 2 million rows kept the server busy for 14 minutes. Without a dimension the rows
+    are read to the end of the sheet (or the row limit), as openpyxl does then anyway. The
+    width is capped at XLSX_MAX_COLUMNS either way."""
+    src = self._get_source()
+    try:
+        for _, element in iterparse(src, events=("start",)):
+            if element.tag == DIMENSION_TAG and element.get("ref"):
+                with contextlib.suppress(ValueError, TypeError):
+                    (self._min_column, self._min_row, self._max_column,
+                     self._max_row) = range_boundaries(element.get("ref"))
+                break
+            if element.tag == DATA_TAG:
+                break
+    finally:
+        src.close()
+    self._min_column = min(self._min_column or 1, XLSX_MAX_COLUMNS)
+    self._max_column = min(self._max_column or XLSX_MAX_COLUMNS, XLSX_MAX_COLUMNS)
+
+
+ReadOnlyWorksheet._get_size = _size_from_the_head
+
 def open_workbook(data: bytes) -> Any:
-    """A read-only workbook (close it when done); `Unreadable` names the failure's type."""
+    """A read-only workbook (close it when done); `Unreadable` names the failure's type.
+    The zip's directory is checked against the limits first (a 700 KB file can unzip to GBs)."""
+    check_zip_bytes(data)
     try:
         return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as e:
@@ -120,7 +160,13 @@ def xlsx_rows(ws: Any, value: Callable[[Any], object] = _cell_value
               ) -> Iterator[tuple[int, list[object]]]:
     """A sheet's rows with the number Excel shows; `value` reads one cell."""
     row_no = 0
-    for row in ws.iter_rows():
+    # Counted as read, blank rows too: read-only mode pads the gaps up to the last used row.
+    for read, row in enumerate(ws.iter_rows(), 1):
+        check_row_count(read)
+        if set(map(id, row)) <= _EMPTY_ID:  # padding only (by identity, at C speed): blank
+            row_no += 1
+            yield row_no, []
+            continue
         # Read-only rows may start at the sheet's first used row: take the number from a real
         # cell (padding cells have none).
         row_no = next((c.row for c in row if getattr(c, "row", None)), row_no + 1)

@@ -44,11 +44,23 @@ RAPID_FILE_NAMES = {"entity_id": "主体编号", "uscc": "统一社会信用代�
                     "sample_no": "样品编号"}
 
 
-def read_rapid_test_file(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
-    """A CSV/XLSX sheet of rapid tests as records for record_rapid_tests."""
-    sheet = read_table(data, filename, headers=RAPID_FILE_HEADERS, names=RAPID_FILE_NAMES,
-                       required={"commodity", "sampled_on", "method", "result", "sample_no"},
-                       any_of={"entity_id", "uscc"})
+def rapid_test_sheet(data: bytes, filename: str) -> list[SheetRow]:
+    """The file's rows, read without the database (the API does it before its transaction)."""
+    return read_table(data, filename, headers=RAPID_FILE_HEADERS, names=RAPID_FILE_NAMES,
+                      required={"commodity", "sampled_on", "method", "result", "sample_no"},
+                      any_of={"entity_id", "uscc"})
+
+
+def mrl_sheet(data: bytes, filename: str) -> list[SheetRow]:
+    return read_table(data, filename, headers=MRL_HEADERS, names=MRL_NAMES,
+                      required=set(MRL_NAMES))
+
+
+def read_rapid_test_file(conn: Connection, source: bytes | list[SheetRow], filename: str = ""
+                         ) -> list[dict[str, Any]]:
+    """A CSV/XLSX sheet of rapid tests (bytes, or rows from `rapid_test_sheet`) as records
+    for record_rapid_tests."""
+    sheet = rapid_test_sheet(source, filename) if isinstance(source, bytes) else source
     errors: list[FieldError] = []
     ids = resolve_entities(conn, sheet, errors)
     if errors:
@@ -92,10 +104,10 @@ def _decimal(value: Any) -> Decimal | None:
     return d if d.is_finite() else None
 
 
-def read_mrl_rows(conn: Connection, data: bytes, filename: str) -> list[dict[str, Any]]:
+def read_mrl_rows(conn: Connection, source: bytes | list[SheetRow], filename: str = ""
+                  ) -> list[dict[str, Any]]:
     """Parsed rows of an MRL file; every problem reported with its row number and field."""
-    sheet = read_table(data, filename, headers=MRL_HEADERS, names=MRL_NAMES,
-                       required=set(MRL_NAMES))
+    sheet = mrl_sheet(source, filename) if isinstance(source, bytes) else source
     if not sheet:
         raise InvalidInput("文件中没有数据行", [FieldError("file", "empty", "文件中没有数据行")])
     commodities = commodity_names(conn)
@@ -155,9 +167,9 @@ def _parse_mrl_row(r: SheetRow, commodities: dict[str, str],
             "standard": standard, "clause": texts["clause"], "source_text": texts["source_text"]}
 
 
-def import_mrl(conn: Connection, data: bytes, filename: str, *,
+def import_mrl(conn: Connection, source: bytes | list[SheetRow], filename: str, *,
                account: Account) -> dict[str, Any]:
     """Load an MRL file: new rows added, changed rows versioned, identical rows left alone."""
     check_may_load(account)  # before reading: a refused account learns nothing of the file
-    rows = read_mrl_rows(conn, data, filename)
+    rows = read_mrl_rows(conn, source, filename)
     return store_mrl(conn, rows, account=account, filename=filename)

@@ -4,9 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import CurrentSession, Db, client_address, login_policy
+from api.schemas import ApiModel
 from georeg.accounts import ROLE_LABELS, change_password
 from georeg.sessions import revoke_current, sign_in
 
@@ -30,7 +31,7 @@ def logout(session: CurrentSession, conn: Db) -> None:
     revoke_current(conn)
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(ApiModel):
     old_password: str = Field(max_length=200)
     new_password: str = Field(max_length=200)
 

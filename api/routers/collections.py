@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Cipher, CurrentAccount, Db, settings
-from api.uploads import POINT_FILE_LIMIT, read_upload_async
+from api.limits import POINT_FILE_LIMIT, upload_limit
+from api.uploads import Parsed, parsed_upload
 from georeg import collection
 from georeg.collection import FLAG_LABELS, Thresholds, ingest_geojson
 from georeg.crs import normalize_crs
 from georeg.errors import FieldError, NotFound, UnsupportedMediaType
-from importers.point_files import read_point_file
+from importers.point_files import PointRecord, read_point_file
 from importers.points import to_submissions
 
 router = APIRouter(prefix="/collections", tags=["产地溯源信息采集"])
@@ -30,20 +31,28 @@ def thresholds(request: Request) -> Thresholds:
 
 
 CrsQuery = Annotated[str, Query(description="wgs84（默认）、cgcs2000、gcj02、bd09 或 EPSG 代码")]
+PointFile = Annotated[Parsed[list[PointRecord]],
+                      parsed_upload(POINT_FILE_LIMIT, read_point_file, "点位文件")]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The whole body, read before the transaction opens (a slow sender holds no connection);
+    the body limit middleware has bounded it."""
+    return await request.body()
 
 
 @router.post("/points", summary="批量上传产地点位（GeoJSON FeatureCollection，每批至多 5000 个）",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/geo+json": {"schema": {"type": "object"}}}}})
-async def upload_points(request: Request, account: CurrentAccount, conn: Db,
-                        crs: CrsQuery = "wgs84") -> Response:
+@upload_limit(POINT_FILE_LIMIT)
+async def upload_points(request: Request, body: Annotated[bytes, Depends(raw_body)],
+                        account: CurrentAccount, conn: Db, crs: CrsQuery = "wgs84") -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
         raise UnsupportedMediaType("请以 application/geo+json 或 application/json 提交",
                                    [FieldError("content-type", "unsupported", "内容类型不受支持")])
     collection.check_may_collect(account)
     crs_code = normalize_crs(crs)
-    body = await request.body()
     # The body goes to PostgreSQL as it came, and the answer comes back as JSON text
     # (georeg/collection/geojson.py). In the thread pool: on the event loop the half second
     # a batch takes would hold every other request.
@@ -60,19 +69,18 @@ def batch_response(outcomes: list[collection.Outcome], **head: Any) -> JSONRespo
 
 
 @router.post("/files", summary="上传外业点位文件（GeoJSON、CSV、XLSX、GPX、KML）")
-async def upload_file(request: Request, account: CurrentAccount, conn: Db, cipher: Cipher,
-                      file: Annotated[UploadFile, File(description="点位文件")],
-                      crs: Annotated[str, Form()] = "wgs84") -> JSONResponse:
+@upload_limit(POINT_FILE_LIMIT)
+async def upload_file(request: Request, upload: PointFile, account: CurrentAccount, conn: Db,
+                      cipher: Cipher, crs: Annotated[str, Form()] = "wgs84") -> JSONResponse:
     collection.check_may_collect(account)
     crs_code = normalize_crs(crs)
-    data = await read_upload_async(file, POINT_FILE_LIMIT)
-    records = await run_in_threadpool(read_point_file, data, file.filename or "")
+    records = upload.get()
     # The whole file in this request's one transaction: a failure stores nothing.
     subs = await run_in_threadpool(to_submissions, conn, records, cipher=cipher)
     outcomes = await run_in_threadpool(collection.ingest, conn, subs, crs=crs_code,
                                        collector=account, source="file",
                                        thresholds=thresholds(request))
-    return await run_in_threadpool(batch_response, outcomes, file=file.filename, crs=crs_code)
+    return await run_in_threadpool(batch_response, outcomes, file=upload.filename, crs=crs_code)
 
 
 @router.get("/points/{client_uuid}", summary="查看一个已上传的点位（WGS 84）")

@@ -10,14 +10,16 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection
 
 from api.deps import Cipher, CurrentAccount, Db, Today
+from api.limits import SHEET_LIMIT, upload_limit
 from api.routers.reports import Format, table_response
-from api.uploads import SHEET_LIMIT, read_upload
+from api.schemas import INT64_MAX, ApiModel, NonBlank, PathId
+from api.uploads import Parsed, parsed_upload
 from georeg import credit, registry
 from georeg.accounts import Account
 from georeg.credit.events import check_may_record, get_event
@@ -35,13 +37,13 @@ AsOf = Annotated[date | None, Query(description="计算信用等级的日期（�
 Reveal = Annotated[bool, Query(description="显示完整身份证号与电话（仅限授权角色，查看将被记录）")]
 
 
-class PersonalLookup(BaseModel):
+class PersonalLookup(ApiModel):
     model_config = ConfigDict(extra="forbid")
     resident_id: str | None = Field(None, max_length=40, description="身份证号（精确匹配）")
     phone: str | None = Field(None, max_length=40, description="电话号码（精确匹配）")
 
 
-class EventIn(BaseModel):
+class EventIn(ApiModel):
     """A new event, or (with `corrects`) a correction: amend changes the fields given,
     void withdraws the event; both need a reason."""
     model_config = ConfigDict(extra="forbid")
@@ -55,14 +57,19 @@ class EventIn(BaseModel):
     document_no: str | None = Field(None, max_length=100, description="文号")
     summary: str | None = Field(None, max_length=2000, description="摘要")
     evidence_ref: str | None = Field(None, max_length=500, description="证据材料编号或位置")
-    corrects: int | None = Field(None, description="被更正的事件编号（同一主体）")
+    corrects: Annotated[int | None, Field(ge=1, le=INT64_MAX)] = Field(
+        None, description="被更正的事件编号（同一主体）")
     action: Literal["amend", "void"] | None = Field(None, description="amend 更正；void 作废")
     reason: str | None = Field(None, max_length=1000, description="更正或作废的原因")
 
 
-class ListingIn(BaseModel):
+class ListingIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=1000, description="列入或移出的原因")
+    reason: Annotated[str, NonBlank] = Field(min_length=1, max_length=1000,
+                                             description="列入或移出的原因")
+
+
+EARLIEST_AS_OF = date(2000, 1, 1)
 
 
 def _as_of(now: date, as_of: date | None) -> date:
@@ -71,6 +78,9 @@ def _as_of(now: date, as_of: date | None) -> date:
     if as_of > now:
         msg = "as_of 不能晚于今天"
         raise InvalidInput(msg, [FieldError("as_of", "in_future", msg)])
+    if as_of < EARLIEST_AS_OF:  # the rating looks years back: year 1 has no "before"
+        msg = f"as_of 不能早于 {EARLIEST_AS_OF.isoformat()}"
+        raise InvalidInput(msg, [FieldError("as_of", "too_early", msg)])
     return as_of
 
 
@@ -107,20 +117,20 @@ def key_supervision_list(conn: Db, account: CurrentAccount, day: Today,
 
 @router.post("/events/import", status_code=201,
              summary="批量导入信用事件（CSV 或 XLSX，中文表头；全部成功或全部不保存）")
-def import_events(conn: Db, account: CurrentAccount,
-                  file: Annotated[UploadFile, File(description="CSV 或 XLSX 文件")]
-                  ) -> dict[str, Any]:
+@upload_limit(SHEET_LIMIT)
+def import_events(upload: Annotated[Parsed[list[credit_files.SheetRow]], parsed_upload(
+                      SHEET_LIMIT, credit_files.read_event_file, "CSV 或 XLSX 文件")],
+                  conn: Db, account: CurrentAccount) -> dict[str, Any]:
     # A plain def: FastAPI runs it in a worker thread, so the database work does not block
-    # the event loop (the upload is already spooled to a temporary file).
+    # the event loop (the file was read before the transaction opened).
     check_may_record(account)
-    rows = credit_files.read_event_file(read_upload(file, SHEET_LIMIT), file.filename or "")
-    ids = credit_files.import_events(conn, rows, account)
-    return {"file": file.filename, "created": len(ids), "ids": ids}
+    ids = credit_files.import_events(conn, upload.get(), account)
+    return {"file": upload.filename, "created": len(ids), "ids": ids}
 
 
 @router.get("/{entity_id}", summary="信用档案：主体、信用等级、重点监管名单、事件时间线")
 def get_record(conn: Db, account: CurrentAccount, cipher: Cipher, day: Today,
-               entity_id: int, as_of: AsOf = None, reveal: Reveal = False) -> dict[str, Any]:
+               entity_id: PathId, as_of: AsOf = None, reveal: Reveal = False) -> dict[str, Any]:
     record = credit.credit_record(conn, entity_id, as_of=_as_of(day, as_of))
     if reveal:
         shown = registry.reveal_pii(conn, entity_id, account=account, cipher=cipher,
@@ -134,7 +144,7 @@ def get_record(conn: Db, account: CurrentAccount, cipher: Cipher, day: Today,
 @router.get("/{entity_id}/report.html", response_class=HTMLResponse,
             summary="可打印的信用档案（HTML，个人信息脱敏）")
 def report_html(request: Request, conn: Db, account: CurrentAccount, day: Today,
-                entity_id: int, as_of: AsOf = None) -> HTMLResponse:
+                entity_id: PathId, as_of: AsOf = None) -> HTMLResponse:
     record = credit.credit_record(conn, entity_id, as_of=_as_of(day, as_of))
     record_pii_access(conn, account=account, entity_ids=[entity_id],
                       fields=exported_fields(record["entity"]),
@@ -146,7 +156,7 @@ def report_html(request: Request, conn: Db, account: CurrentAccount, day: Today,
 
 @router.post("/{entity_id}/events", status_code=201,
              summary="登记信用事件，或更正/作废已有事件（填写 corrects）")
-def post_event(conn: Db, account: CurrentAccount, entity_id: int, body: EventIn,
+def post_event(conn: Db, account: CurrentAccount, entity_id: PathId, body: EventIn,
                response: Response) -> dict[str, Any]:
     event_id = credit.add_event(conn, entity_id, body.model_dump(exclude_unset=True),
                                 account=account)
@@ -158,7 +168,7 @@ def post_event(conn: Db, account: CurrentAccount, entity_id: int, body: EventIn,
 ChangeListing = Callable[..., object]
 
 
-def _change_listing(change: ChangeListing, conn: Connection, entity_id: int, body: ListingIn,
+def _change_listing(change: ChangeListing, conn: Connection, entity_id: PathId, body: ListingIn,
                     account: Account, day: date) -> dict[str, Any]:
     registry.get_entity(conn, entity_id)  # an unknown entity is a 404 before the role check
     change(conn, entity_id, reason=body.reason, account=account, today=day)
@@ -167,13 +177,13 @@ def _change_listing(change: ChangeListing, conn: Connection, entity_id: int, bod
 
 @router.post("/{entity_id}/key-supervision", status_code=201,
              summary="人工列入重点监管名单（须注明原因）")
-def list_entity(conn: Db, account: CurrentAccount, day: Today, entity_id: int,
+def list_entity(conn: Db, account: CurrentAccount, day: Today, entity_id: PathId,
                 body: ListingIn) -> dict[str, Any]:
     return _change_listing(credit.list_manually, conn, entity_id, body, account, day)
 
 
 @router.delete("/{entity_id}/key-supervision",
                summary="将人工列入的主体移出重点监管名单（须注明原因；按规则列入的不受影响）")
-def delist_entity(conn: Db, account: CurrentAccount, day: Today, entity_id: int,
+def delist_entity(conn: Db, account: CurrentAccount, day: Today, entity_id: PathId,
                   body: ListingIn) -> dict[str, Any]:
     return _change_listing(credit.delist_manually, conn, entity_id, body, account, day)

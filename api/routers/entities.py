@@ -10,7 +10,9 @@ from pydantic import BaseModel
 
 from api.deps import Cipher, CurrentAccount, Db
 from api.schemas import (
+    OFFSET_MAX,
     Deregistration,
+    PathId,
     PlotCreate,
     ProducerCreate,
     ProducerUpdate,
@@ -23,7 +25,7 @@ from georeg.geojson import collection, feature
 from georeg.registry import KIND_LABELS, PRODUCER_KINDS, STATUS_LABELS, EntityFilter, Kind, Status
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX)]
 TownshipFilter = Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="12 位乡镇代码")]
 GridFilter = Annotated[str | None, Query(pattern=r"^[0-9]{15}$", description="网格编码")]
 CommodityFilter = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -92,7 +94,7 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
                           numberReturned=len(rows), limit=limit, offset=offset)
 
     @router.get("/{entity_id}", summary=f"单个{tag}")
-    def get(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: int,
+    def get(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: PathId,
             reveal: Reveal = False) -> dict[str, Any]:
         row = registry.get_entity(conn, entity_id, kind_values)
         revealed = registry.reveal_pii(conn, entity_id, account=account, cipher=cipher,
@@ -110,14 +112,14 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
         return entity_feature(registry.get_entity(conn, new_id))
 
     @router.patch("/{entity_id}", summary=f"修改{tag}")
-    def update(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: int,
+    def update(conn: Db, account: CurrentAccount, cipher: Cipher, entity_id: PathId,
                body: update_model) -> dict[str, Any]:  # type: ignore[valid-type]
         registry.update_entity(conn, entity_id, body.fields_set(), kinds=kind_values,
                                account=account, cipher=cipher)
         return entity_feature(registry.get_entity(conn, entity_id))
 
     @router.post("/{entity_id}/deregister", summary=f"注销{tag}（保留全部记录）")
-    def deregister(conn: Db, account: CurrentAccount, entity_id: int,
+    def deregister(conn: Db, account: CurrentAccount, entity_id: PathId,
                    body: Deregistration) -> dict[str, Any]:
         registry.deregister_entity(conn, entity_id, on=body.on, reason=body.reason,
                                    kinds=kind_values, account=account)
@@ -125,17 +127,17 @@ def entity_router(*, path: str, tag: str, kinds: tuple[str, ...],
 
     @router.delete("/{entity_id}", status_code=204,
                    summary=f"删除误录的{tag}（仅系统管理员，且无任何关联记录；否则请注销）")
-    def delete(conn: Db, account: CurrentAccount, entity_id: int) -> Response:
+    def delete(conn: Db, account: CurrentAccount, entity_id: PathId) -> Response:
         registry.delete_entity(conn, entity_id, kinds=kind_values, account=account)
         return Response(status_code=204)
 
     @router.get("/{entity_id}/plots", summary=f"{tag}的地块")
-    def plots(conn: Db, account: CurrentAccount, entity_id: int) -> dict[str, Any]:
+    def plots(conn: Db, account: CurrentAccount, entity_id: PathId) -> dict[str, Any]:
         registry.get_entity(conn, entity_id, kind_values)
         return collection([feature(r) for r in registry.list_plots(conn, entity_id)])
 
     @router.post("/{entity_id}/plots", status_code=201, summary=f"为{tag}登记地块")
-    def add_plot(conn: Db, account: CurrentAccount, entity_id: int, body: PlotCreate,
+    def add_plot(conn: Db, account: CurrentAccount, entity_id: PathId, body: PlotCreate,
                  response: Response) -> dict[str, Any]:
         registry.get_entity(conn, entity_id, kind_values)
         plot_id = registry.create_plot(conn, entity_id, body.fields_set(), account=account)

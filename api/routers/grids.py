@@ -7,27 +7,31 @@ from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import CurrentAccount, Db, Today
-from api.uploads import read_upload_async
+from api.limits import BOUNDARY_FILE_LIMIT, upload_limit
+from api.schemas import ApiModel, NonBlank, PathId
+from api.uploads import Parsed, read_upload
+from georeg.errors import GeoregError
 from georeg.geojson import collection, feature
 from grids import access, boundaries, generate, reassign, staff, topology
+from grids.boundaries import BoundaryFeature
 from importers.boundary_files import read_boundary_file
 
 router = APIRouter(prefix="/grids", tags=["网格管理"])
 TownshipQuery = Annotated[str | None, Query(pattern=r"^[0-9]{12}$")]
 
 
-class StaffBody(BaseModel):
+class StaffBody(ApiModel):
     supervisor: str | None = Field(None, max_length=50, description="监管员")
-    assistants: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+    assistants: list[Annotated[str, Field(min_length=1, max_length=50), NonBlank]] = Field(
         default_factory=list, max_length=20, description="协管员")
 
 
-class GenerateBody(BaseModel):
+class GenerateBody(ApiModel):
     township: str = Field(pattern=r"^[0-9]{12}$")
     cells: int = Field(ge=1, le=999)
     valid_from: date | None = None
@@ -48,13 +52,13 @@ def workload(conn: Db, account: CurrentAccount, township: TownshipQuery = None
 
 
 @router.get("/{grid_id}", summary="单个网格（含人员与统计）")
-def get_grid(conn: Db, account: CurrentAccount, grid_id: Annotated[int, Path()]
+def get_grid(conn: Db, account: CurrentAccount, grid_id: PathId
              ) -> dict[str, Any]:
     return feature(staff.get_grid(conn, grid_id))
 
 
 @router.put("/{grid_id}/staff", summary="设置网格监管员与协管员")
-def put_staff(conn: Db, account: CurrentAccount, grid_id: int, body: StaffBody
+def put_staff(conn: Db, account: CurrentAccount, grid_id: PathId, body: StaffBody
               ) -> dict[str, Any]:
     grid = staff.get_grid(conn, grid_id)
     access.check_may_staff(account, grid.township_code)
@@ -77,23 +81,34 @@ def post_generate(conn: Db, account: CurrentAccount, day: Today, body: GenerateB
                              valid_from=body.valid_from or day)
 
 
-@router.post("/boundaries", summary="导入乡镇或网格边界（GeoJSON、Shapefile、GeoPackage、KML）")
-async def post_boundaries(
-        conn: Db, account: CurrentAccount, day: Today,
+def boundary_file(
+        request: Request,
         file: Annotated[UploadFile, File(description="边界文件；Shapefile 请打包为 zip")],
-        level: Annotated[Literal["township", "grid"], Form()],
         crs: Annotated[str | None, Form(description="文件未注明坐标系时填写，如 EPSG:4549")] = None,
-        layer: Annotated[str | None, Form()] = None,
+        layer: Annotated[str | None, Form()] = None) -> Parsed[list[BoundaryFeature]]:
+    """The file read by GDAL in the thread pool, before the transaction opens."""
+    name = file.filename or "upload"
+    try:
+        data = read_upload(file, BOUNDARY_FILE_LIMIT, request.app.state.settings)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = FilePath(tmp) / f"upload{FilePath(name).suffix.lower()}"
+            path.write_bytes(data)
+            return Parsed(name, value=read_boundary_file(path, crs=crs or None,
+                                                         layer=layer or None))
+    except GeoregError as e:
+        return Parsed(name, error=e)
+
+
+@router.post("/boundaries", summary="导入乡镇或网格边界（GeoJSON、Shapefile、GeoPackage、KML）")
+@upload_limit(BOUNDARY_FILE_LIMIT)
+async def post_boundaries(
+        upload: Annotated[Parsed[list[BoundaryFeature]], Depends(boundary_file)],
+        conn: Db, account: CurrentAccount, day: Today,
+        level: Annotated[Literal["township", "grid"], Form()],
         valid_from: Annotated[date | None, Form()] = None,
         dry_run: Annotated[bool, Form()] = False) -> dict[str, Any]:
     access.check_may_manage(account)
-    suffix = FilePath(file.filename or "upload").suffix.lower()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = FilePath(tmp) / f"upload{suffix}"
-        path.write_bytes(await read_upload_async(file))
-        # GDAL and PostGIS work off the event loop
-        features = await run_in_threadpool(read_boundary_file, path, crs=crs or None,
-                                           layer=layer or None)
+    # PostGIS work off the event loop
     return await run_in_threadpool(
-        boundaries.import_boundaries, conn, features, level=level, dry_run=dry_run,
+        boundaries.import_boundaries, conn, upload.get(), level=level, dry_run=dry_run,
         valid_from=valid_from or day)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection
 
 from api.deps import CurrentAccount, Db, Today
 from api.geojson import DisplayCrs
 from api.routers.reports import table_response
+from api.schemas import OFFSET_MAX, ApiModel, PathId
 from georeg.accounts import Account
 from georeg.geojson import in_display_crs, lonlat_in_display_crs
 from georeg.pii import record_pii_access
@@ -37,7 +38,7 @@ COLUMNS = (
 )
 
 
-class StatusIn(BaseModel):
+class StatusIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["sampled", "replaced", "pending"] = Field(
         description="sampled 已抽样；replaced 已替换（须注明原因）；"
@@ -56,17 +57,17 @@ def create(conn: Db, account: CurrentAccount, day: Today,
 @router.get("/plans", summary="抽样计划列表（最新在前，含进度）")
 def list_(conn: Db, account: CurrentAccount,
           limit: Annotated[int, Query(ge=1, le=500)] = 50,
-          offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+          offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0) -> dict[str, Any]:
     return plans.list_plans(conn, account=account, limit=limit, offset=offset)
 
 
 @router.get("/plans/{plan_id}", summary="单个抽样计划：参数、均衡度、农户占比、分层与目标")
-def get(conn: Db, account: CurrentAccount, plan_id: int) -> dict[str, Any]:
+def get(conn: Db, account: CurrentAccount, plan_id: PathId) -> dict[str, Any]:
     return plans.get_plan(conn, plan_id, account=account)
 
 
 def _record_export(conn: Connection, account: Account, targets: list[dict[str, Any]],
-                   plan_id: int, fmt: str) -> None:
+                   plan_id: PathId, fmt: str) -> None:
     """Smallholders are people: their names leaving in a file are recorded (who, when)."""
     record_pii_access(conn, account=account, fields=["name"],
                       entity_ids=sorted({t["entity_id"] for t in targets
@@ -76,7 +77,7 @@ def _record_export(conn: Connection, account: Account, targets: list[dict[str, A
 
 @router.get("/plans/{plan_id}/targets",
             summary="抽样目标（json、csv、xlsx 外业用中文表头，或 geojson）")
-def targets(conn: Db, account: CurrentAccount, plan_id: int, format: ExportFormat = "json",
+def targets(conn: Db, account: CurrentAccount, plan_id: PathId, format: ExportFormat = "json",
             crs: DisplayCrs = "wgs84") -> Any:
     rows = plans.target_rows(conn, plan_id, account=account)
     if format == "geojson":
@@ -113,14 +114,14 @@ def _json(body: Any) -> bytes:
 
 
 @router.get("/plans/{plan_id}/area", summary="计划范围（GeoJSON Feature）")
-def area(conn: Db, account: CurrentAccount, plan_id: int, crs: DisplayCrs = "wgs84"
+def area(conn: Db, account: CurrentAccount, plan_id: PathId, crs: DisplayCrs = "wgs84"
          ) -> dict[str, Any]:
     return in_display_crs(plans.area_geojson(conn, plan_id, account=account), crs)
 
 
 @router.patch("/plans/{plan_id}/targets/{no}",
               summary="更新抽样目标状态：已抽样、已替换（注明原因）或撤销")
-def update_status(conn: Db, account: CurrentAccount, plan_id: int, no: int,
-                  body: StatusIn) -> dict[str, Any]:
+def update_status(conn: Db, account: CurrentAccount, plan_id: PathId,
+                  no: Annotated[int, Path(ge=1, le=2**31 - 1)], body: StatusIn) -> dict[str, Any]:
     return plans.update_target(conn, plan_id, no, status=body.status, reason=body.reason,
                                account=account)

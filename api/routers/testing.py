@@ -6,12 +6,14 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, File, Path, Query, UploadFile
+from fastapi import APIRouter, Body, Query
 from sqlalchemy import Connection
 
 from api.deps import CurrentAccount, Db, Today
+from api.limits import SHEET_LIMIT, upload_limit
 from api.routers.reports import Format, table_response
-from api.uploads import SHEET_LIMIT, read_upload
+from api.schemas import OFFSET_MAX, PathId, QueryId
+from api.uploads import Parsed, parsed_upload
 from georeg.accounts import Account
 from georeg.testing import mrl, progress, results, review
 from importers import testing_files
@@ -25,7 +27,11 @@ Year = Annotated[int | None, Query(ge=2000, le=2100)]
 Unit = Annotated[str | None, Query(pattern=r"^(county|[0-9]{12})$",
                                    description="county（县级）或 12 位乡镇代码")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX)]
+Sheet = list[testing_files.SheetRow]
+RapidTestSheet = Annotated[Parsed[Sheet], parsed_upload(SHEET_LIMIT,
+                                                        testing_files.rapid_test_sheet)]
+MrlSheet = Annotated[Parsed[Sheet], parsed_upload(SHEET_LIMIT, testing_files.mrl_sheet)]
 
 RAPID_EXAMPLE = {"entity_id": 1, "commodity": "cowpea", "sampled_on": "2023-05-04",
                  "unit": "350524113000", "method": "colloidal_gold", "parameter": "克百威",
@@ -62,13 +68,13 @@ def post_rapid_tests(conn: Db, account: CurrentAccount, day: Today,
     return _store(results.record_rapid_tests, conn, body, account, day)
 
 
-# Plain def: FastAPI runs it in the thread pool; the upload is already spooled to a file.
+# Plain def: FastAPI runs it in the thread pool; the file was read before the transaction.
 @router.post("/rapid-tests/import", status_code=201,
              summary="从 CSV/XLSX 导入快检结果（中文表头，全部成功或全部不导入）")
-def import_rapid_tests(conn: Db, account: CurrentAccount, day: Today,
-                       file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    rows = testing_files.read_rapid_test_file(conn, read_upload(file, SHEET_LIMIT),
-                                              file.filename or "")
+@upload_limit(SHEET_LIMIT)
+def import_rapid_tests(upload: RapidTestSheet, conn: Db, account: CurrentAccount, day: Today
+                       ) -> dict[str, Any]:
+    rows = testing_files.read_rapid_test_file(conn, upload.get())
     return _store(results.record_rapid_tests, conn, rows, account, day)
 
 
@@ -76,7 +82,7 @@ def import_rapid_tests(conn: Db, account: CurrentAccount, day: Today,
 def get_rapid_tests(conn: Db, account: CurrentAccount, year: Year = None, unit: Unit = None,
                     method: Literal["colloidal_gold", "enzyme_inhibition", "veterinary"]
                     | None = None, result: Literal["pass", "fail"] | None = None,
-                    entity_id: int | None = None, commodity: str | None = None,
+                    entity_id: QueryId = None, commodity: str | None = None,
                     limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     return results.list_rapid_tests(conn, year=year, unit=unit, method=method, result=result,
                                     entity_id=entity_id, commodity=commodity, limit=limit,
@@ -97,7 +103,7 @@ def get_lab_results(conn: Db, account: CurrentAccount, year: Year = None, unit: 
                     kind: Literal["routine_monitoring", "risk_monitoring",
                                   "supervisory_sampling"] | None = None,
                     result: Literal["pass", "fail", "review"] | None = None,
-                    entity_id: int | None = None, commodity: str | None = None,
+                    entity_id: QueryId = None, commodity: str | None = None,
                     limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     return results.list_lab_results(conn, year=year, unit=unit, kind=kind, result=result,
                                     entity_id=entity_id, commodity=commodity, limit=limit,
@@ -108,7 +114,7 @@ def get_lab_results(conn: Db, account: CurrentAccount, year: Year = None, unit: 
              summary="复核判定待复核样品（逐项判定合格或不合格并写明依据；县级监管员、系统管理员；"
                      "不合格记入信用档案）")
 def post_lab_review(conn: Db, account: CurrentAccount,
-                    sample_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                    sample_id: PathId,
                     body: Annotated[dict[str, Any], Body(
                         description="decisions：每个待复核检测项目一项（substance、judgement 为 "
                                     "pass 或 fail、basis 判定依据、可选 limit_mg_kg 参考限量）；"
@@ -125,10 +131,10 @@ def get_mrl(conn: Db, account: CurrentAccount, substance: str | None = None,
 
 @router.post("/mrl/import", status_code=201,
              summary="导入最大残留限量表（CSV/XLSX；每行须注明标准、条款和原文）")
-def import_mrl(conn: Db, account: CurrentAccount,
-               file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    return testing_files.import_mrl(conn, read_upload(file, SHEET_LIMIT), file.filename or "",
-                                    account=account)
+@upload_limit(SHEET_LIMIT)
+def import_mrl(upload: MrlSheet, conn: Db, account: CurrentAccount) -> dict[str, Any]:
+    mrl.check_may_load(account)  # before the file's errors: a refused account learns nothing
+    return testing_files.import_mrl(conn, upload.get(), upload.filename, account=account)
 
 
 @reports.get("/testing-progress",

@@ -26,7 +26,7 @@ from importers.point_files.geojson import read_geojson
 from importers.point_files.records import PointFileError, PointRecord, RecordError
 from importers.point_files.tables import read_csv, read_xlsx
 from importers.point_files.values import FieldValue
-from importers.point_files.xml import MAX_KML_IN_KMZ, read_kmz, read_xml
+from importers.point_files.xml import read_kmz, read_xml
 from importers.tables import HEADER_SEARCH_ROWS
 
 FORMATS = ("geojson", "csv", "xlsx", "gpx", "kml", "kmz")
@@ -97,6 +97,6 @@ def read_point_file(data: bytes, filename: str) -> list[PointRecord]:
     return records
 
 
-__all__ = ["EXTENSIONS", "FORMATS", "HEADER_SEARCH_ROWS", "MAX_KML_IN_KMZ", "FieldValue",
+__all__ = ["EXTENSIONS", "FORMATS", "HEADER_SEARCH_ROWS", "FieldValue",
            "PointFileError", "PointRecord", "RecordError", "canonical_key", "detect_format",
            "read_point_file"]

@@ -16,6 +16,7 @@ from typing import Any
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
+from importers.limits import check_zip, current, parse_xml, unzipped_too_large
 from importers.point_files.aliases import canonical_key
 from importers.point_files.records import (
     PointFileError,
@@ -27,8 +28,6 @@ from importers.point_files.records import (
 )
 from importers.point_files.values import show
 from importers.tables import is_blank
-
-MAX_KML_IN_KMZ = 200 * 1024 * 1024  # guard against a zip bomb disguised as a KMZ
 
 _XML_MESSAGES = {
     "no element found": "文件意外结束（可能不完整）",
@@ -80,7 +79,7 @@ def _strict_gb(data: bytes, what: str) -> str:
 
 def _parse_xml(data: bytes, what: str) -> Any:
     try:
-        return safe_et.fromstring(_xml_utf8(data, what))
+        return parse_xml(_xml_utf8(data, what))
     except safe_et.ParseError as e:
         line, column = e.position
         reason = str(e).split(":", 1)[0]
@@ -227,16 +226,16 @@ def _kml_point(no: int, point: Any, attrs: dict[str, list[object]], shared: bool
 def read_kmz(data: bytes) -> list[PointRecord]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            check_zip(zf)  # a zip bomb disguised as a KMZ
             names = [i for i in zf.infolist() if i.filename.casefold().endswith(".kml")]
             if not names:
                 raise PointFileError("bad_kmz", "KMZ 压缩包里没有 KML 文件")
             info = next((i for i in names if i.filename.casefold() == "doc.kml"), names[0])
-            if info.file_size > MAX_KML_IN_KMZ:
-                raise PointFileError("too_large", "KMZ 中的 KML 文件过大")
+            budget = current().unzipped_bytes
             with zf.open(info) as f:
-                kml = f.read(MAX_KML_IN_KMZ + 1)
-            if len(kml) > MAX_KML_IN_KMZ:
-                raise PointFileError("too_large", "KMZ 中的 KML 文件过大")
+                kml = f.read(budget + 1)  # counted as inflated too: the directory can lie
+            if len(kml) > budget:
+                raise unzipped_too_large()
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise PointFileError("bad_kmz", f"KMZ 文件已损坏或不完整（{type(e).__name__}）") from None
     return read_xml(kml, f"KMZ 中的 {PurePath(info.filename).name} ")
