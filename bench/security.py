@@ -124,38 +124,45 @@ def producer_ids(engine: Engine, township_code: str, n: int = 2000) -> list[int]
 
 def run(engine: Engine, *, host: str, port: int, token: str, township_code: str,
         upload: Callable[[], Row] | None = None) -> tuple[list[Row], list[str]]:
-    """Each variant: reads by id, then (given `upload`) one upload stream. Rows and lines."""
+    """Each variant twice, in the order ABCD DCBA (the tables grow and caches warm as the run
+    goes on: a fixed order would favour the variants that come last); per variant the better
+    of its two rounds, of reads by id and (given `upload`) of one upload stream."""
     ids = producer_ids(engine, township_code)
-    rows: list[Row] = []
-    lines: list[str] = []
-    reads: dict[str, ReadFigures] = {}
-    uploads: dict[str, Row] = {}
+    reads: dict[str, list[ReadFigures]] = {label: [] for label, _, _ in VARIANTS}
+    uploads: dict[str, list[Row]] = {label: [] for label, _, _ in VARIANTS}
     try:
-        for label, rls, audit in VARIANTS:
+        for label, rls, audit in (*VARIANTS, *reversed(VARIANTS)):
             toggle(engine, row_security=rls, audit=audit)
-            figures = read_by_id(host, port, token, ids)
-            reads[label] = figures
-            rows.append(Row(f"按编号读取主体（1 个进程，{CONNECTIONS} 路连接）：{label}",
-                            figures.seconds, figures.requests))
-            lines.append(f"{label}：{figures.rate:,.0f} 次/秒，p50 {figures.p50_ms:.1f} ms，"
-                         f"p99 {figures.p99_ms:.1f} ms，非 200 的回答 {figures.errors}")
+            reads[label].append(read_by_id(host, port, token, ids))
             if upload is not None:
-                row = upload()
-                row.step = f"点位上传（1 路）：{label}"
-                uploads[label] = row
-                rows.append(row)
+                uploads[label].append(upload())
     finally:
         toggle(engine, row_security=True, audit=True)
-    on, off = reads[VARIANTS[0][0]], reads[VARIANTS[-1][0]]
+    rows: list[Row] = []
+    lines: list[str] = []
+    best_read = {k: max(v, key=lambda f: f.rate) for k, v in reads.items()}
+    best_upload = {k: max(v, key=lambda r: r.rate or 0) for k, v in uploads.items() if v}
+    for label, _, _ in VARIANTS:
+        f = best_read[label]
+        rows.append(Row(f"按编号读取主体（1 个进程，{CONNECTIONS} 路连接）：{label}",
+                        f.seconds, f.requests))
+        lines.append(f"{label}：{f.rate:,.0f} 次/秒，p50 {f.p50_ms:.1f} ms，"
+                     f"p99 {f.p99_ms:.1f} ms，非 200 的回答 {f.errors}")
+        if label in best_upload:
+            up = best_upload[label]
+            rows.append(Row(f"点位上传（1 路，{up.rows or 0:,} 点）：{label}", up.seconds, up.rows))
+    on, off = best_read[VARIANTS[0][0]], best_read[VARIANTS[-1][0]]
     met = on.rate >= READ_TARGET and on.p99_ms < P99_TARGET_MS
     lines.append(f"目标：≥ {READ_TARGET:.0f} 次/秒且 p99 < {P99_TARGET_MS:.0f} ms"
                  f"（行安全与审计开启）：{'达标' if met else '未达标'}")
     cost = 1 - on.rate / off.rate if off.rate else 0.0
     lines.append(f"行安全 + 审计的代价（读取）：{cost:.1%}（目标 ≤ {COST_TARGET:.0%}）")
-    if uploads:
-        up_on, up_off = uploads[VARIANTS[0][0]].rate or 0, uploads[VARIANTS[-1][0]].rate or 1
+    if best_upload:
+        up_on = best_upload[VARIANTS[0][0]].rate or 0
+        up_off = best_upload[VARIANTS[-1][0]].rate or 1
         lines.append(f"行安全 + 审计的代价（上传）：{1 - up_on / up_off:.1%}"
                      f"（目标 ≤ {COST_TARGET:.0%}）")
+    lines.append("（每种组合按 ABCD DCBA 顺序各测两轮，取较好的一轮）")
     return rows, lines
 
 

@@ -81,8 +81,7 @@ first AS (
                CASE WHEN EXISTS (
                         SELECT 1 FROM site_point o
                         WHERE o.entity_id = i.entity_id
-                          AND o.collected_at >= day.start
-                          AND o.collected_at < day.start + interval '1 day'
+                          AND o.collected_at >= day.start AND o.collected_at < day.stop
                           AND ST_DWithin(o.geom::geography, pt.geom::geography, :near_m))
                     OR EXISTS (
                         SELECT 1 FROM incoming m
@@ -102,9 +101,15 @@ first AS (
         SELECT r.ok AS in_range,
                ST_SetSRID(CASE WHEN r.ok THEN ST_MakePoint(i.lon, i.lat)
                                ELSE ST_MakePoint(i.lat, i.lon) END, 4326) AS geom) pt
+    -- The day's bounds as values of their own (OFFSET 0 keeps the subquery from being folded
+    -- into the test above): under row security only leakproof comparisons reach an index, and
+    -- `+ interval` is not leakproof, so written inline the day's range was a filter over all
+    -- the entity's points (8 s instead of 0.5 s for 5,000 points of one township).
     CROSS JOIN LATERAL (
-        SELECT date_trunc('day', i.collected_at AT TIME ZONE 'Asia/Shanghai')
-                   AT TIME ZONE 'Asia/Shanghai' AS start) day
+        SELECT d.start, d.start + interval '1 day' AS stop
+        FROM (SELECT date_trunc('day', i.collected_at AT TIME ZONE 'Asia/Shanghai')
+                         AT TIME ZONE 'Asia/Shanghai' AS start) d
+        OFFSET 0) day
     -- Where the point lies: most points lie in their entity's grid (one test, no index
     -- search); the other grids next, by index; the township polygons only for points
     -- outside every grid.
