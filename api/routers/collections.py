@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import Cipher, CurrentAccount, Db, settings
+from api.deps import Cipher, CurrentAccount, Db
 from api.limits import POINT_FILE_LIMIT, upload_limit
 from api.uploads import Parsed, parsed_upload
 from georeg import collection
 from georeg.collection import FLAG_LABELS, Thresholds, ingest_geojson
+from georeg.config import Settings
 from georeg.crs import normalize_crs
 from georeg.errors import FieldError, NotFound, UnsupportedMediaType
 from importers.point_files import PointRecord, read_point_file
@@ -25,7 +26,7 @@ JSON_TYPES = ("application/json", "application/geo+json")
 
 
 def thresholds(request: Request) -> Thresholds:
-    s = settings(request)
+    s: Settings = request.app.state.settings
     return Thresholds(max_accuracy_m=s.collection_max_accuracy_m,
                       far_from_plots_m=s.collection_far_from_plots_m)
 
