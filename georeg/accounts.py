@@ -8,9 +8,11 @@ Sessions (tokens, sign-in, API keys as bearer tokens) live in georeg.sessions.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -20,13 +22,30 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Row, select, text
 
-from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound
+from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound, ServerBusy
 from georeg.tables import account as account_table
 
 _hasher = PasswordHasher()
 # Argon2 takes ~64 MiB and tens of milliseconds per check: a bounded number at once per process,
 # so a flood of sign-ins queues here instead of exhausting memory and cores.
-HASHING = threading.BoundedSemaphore(2)
+# At most half the cores: a flood of sign-ins leaves the rest to everyone signed in already.
+HASHING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
+# Beyond this many waiting, a sign-in is turned away at once (503, Retry-After) instead of holding
+# one of the server's worker threads: 80 concurrent bad sign-ins held all 40 of them and a
+# signed-in user's read waited 7 s behind them.
+HASH_QUEUE = 6
+_queue = threading.Semaphore(HASH_QUEUE + 2)
+
+
+@contextmanager
+def _hashing() -> Iterator[None]:
+    if not _queue.acquire(blocking=False):
+        raise ServerBusy("登录请求过多，请稍后重试", retry_after=2)
+    try:
+        with HASHING:
+            yield
+    finally:
+        _queue.release()
 
 
 class Role(StrEnum):
@@ -109,12 +128,12 @@ _ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 def hash_password(password: str) -> str:
-    with HASHING:
+    with _hashing():
         return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
-    with HASHING:
+    with _hashing():
         try:
             return _hasher.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):

@@ -144,3 +144,24 @@ def test_pool_exhaustion_answers_503(settings: Settings) -> None:
         finally:
             held.close()
         assert c.get("/api/v1/auth/me", headers=headers).status_code == 200
+
+
+def test_a_full_sign_in_queue_turns_sign_ins_away_at_once(settings: Settings) -> None:
+    """Sign-ins waiting for the password check are bounded: beyond the queue, 503 at once,
+    not a worker thread held behind the others (georeg.accounts.HASH_QUEUE)."""
+    from georeg import accounts
+
+    taken = 0
+    with TestClient(create_app(settings), client=("198.51.100.20", 40000)) as c:
+        try:
+            while accounts._queue.acquire(blocking=False):  # every place in the queue
+                taken += 1
+            r = c.post("/api/v1/auth/token", data={"username": "admin", "password": TEST_PASSWORD})
+            assert r.status_code == 503 and r.json()["code"] == "server_busy", r.text
+            assert r.headers["retry-after"] == "2"
+        finally:
+            for _ in range(taken):
+                accounts._queue.release()
+        assert taken == accounts.HASH_QUEUE + 2
+        r = c.post("/api/v1/auth/token", data={"username": "admin", "password": TEST_PASSWORD})
+        assert r.status_code == 200, r.text
