@@ -423,8 +423,8 @@ def change_password(conn: Connection, account: Account, session_id: int | None,
                     old_password: str, new_password: str) -> None:
     """The signed-in user's own change: the old password checked, the rules applied, every
     other session of the account ended."""
-    stored = conn.execute(text("SELECT password_hash FROM account WHERE id = :i AND active"),
-                          {"i": account.id}).scalar()
+    # the API's role cannot read hashes, only the signed-in account's own (sql/023)
+    stored = conn.execute(text("SELECT georeg_own_password_hash()")).scalar()
     if stored is None or not verify_password(stored, old_password):
         message = "原密码不正确"
         raise InvalidInput(message, [FieldError("old_password", "wrong_password", message)])

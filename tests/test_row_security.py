@@ -509,3 +509,15 @@ def test_accounts_sessions_and_audit_under_the_api_role(api_engine: Engine,
         assert {CANNEI, FENGCHENG} <= towns
     with api_engine.begin() as conn:  # no scope: no account is even readable
         assert _one(conn, "SELECT count(*) FROM account") == 0
+
+
+def test_the_api_role_reads_no_password_hash_but_its_own(api_engine: Engine,
+                                                         world: dict[str, Any]) -> None:
+    with api_engine.begin() as conn:
+        _scope(conn, world, "rs_township")
+        assert _one(conn, "SELECT username FROM account WHERE id = :i",
+                    i=world["ids"]["admin"]) == "admin"
+        assert _refused(conn, "SELECT password_hash FROM account WHERE id = :i",
+                        i=world["ids"]["admin"])
+        own = _one(conn, "SELECT georeg_own_password_hash()")
+        assert own is not None and own.startswith("$argon2")
