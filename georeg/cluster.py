@@ -11,7 +11,10 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +173,25 @@ def managed_cluster(settings) -> Cluster:  # type: ignore[no-untyped-def]
     """The cluster that `georeg db up` manages for this checkout."""
     return Cluster(root=settings.cluster_dir, socket_dir=settings.socket_dir,
                    port=settings.cluster_port, superuser=settings.db_user)
+
+
+@contextmanager
+def throwaway_cluster(purpose: str) -> Iterator[Cluster]:
+    """A cluster of its own in a fresh temporary folder, durability off, no TCP, removed
+    afterwards: the tests (`test`), a restore test's second server (`restore`), the fuzzer."""
+    base = Path("/var/tmp") if os.geteuid() == 0 else Path(tempfile.gettempdir())
+    root = Path(tempfile.mkdtemp(prefix=f"georeg-{purpose}-", dir=base))
+    root.chmod(0o755)  # the `postgres` user must reach the data folder inside
+    tag = root.name.rsplit("-", 1)[-1]
+    c = Cluster(root=root / "pg", socket_dir=Path("/tmp") / f"georeg-{purpose[0]}-{tag}",
+                port=5432, listen_tcp=False, throwaway=True)
+    try:
+        c.init()
+        c.start()
+        yield c
+    finally:
+        c.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def ensure_password(state_dir: Path) -> str:

@@ -6,17 +6,16 @@ that needs the database gets a fresh copy of it, so tests never see each other's
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from georeg.cluster import Cluster
+from georeg.cluster import Cluster, throwaway_cluster
 from georeg.config import API_ROLE, Settings
 from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
@@ -27,20 +26,9 @@ TEST_PASSWORD = "test-password"
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    base = Path("/var/tmp") if os.geteuid() == 0 else Path(tempfile.gettempdir())
-    root = Path(tempfile.mkdtemp(prefix="georeg-test-", dir=base))
-    root.chmod(0o755)  # the `postgres` user must reach the data folder inside
-    tag = root.name.rsplit("-", 1)[-1]
-    c = Cluster(root=root / "pg", socket_dir=Path("/tmp") / f"georeg-t-{tag}", port=5432,
-                listen_tcp=False, throwaway=True)
-    c.init()
-    c.start()
-    c.ensure_login_role(API_ROLE)  # the API's role, before migrations (sql/022)
-    try:
+    with throwaway_cluster("test") as c:
+        c.ensure_login_role(API_ROLE)  # the API's role, before migrations (sql/022)
         yield c
-    finally:
-        c.destroy()
-        root.rmdir()
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +92,20 @@ def admin(client: TestClient) -> dict[str, str]:
     from tests.helpers import login
 
     return login(client, "admin")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright (a dev dependency): missing fails, not
+    skips — `make test` installs both."""
+    import playwright.sync_api as playwright_api
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} 不存在：请先运行 make setup（安装 Debian 的 chromium）",
+                    pytrace=False)
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

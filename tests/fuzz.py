@@ -18,14 +18,13 @@ import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from georeg.cluster import Cluster
+from georeg.cluster import Cluster, throwaway_cluster
 from georeg.config import API_ROLE
 from georeg.database import make_engine, migrate
 from georeg.pii import PiiCipher, generate_key_text
@@ -116,14 +115,11 @@ def main() -> int:
                         help="keep schemathesis' NDJSON events here (to see what failed)")
     args = parser.parse_args()
 
-    base_dir = Path("/var/tmp") if os.geteuid() == 0 else Path(tempfile.gettempdir())
-    root = Path(tempfile.mkdtemp(prefix="georeg-fuzz-", dir=base_dir))
-    root.chmod(0o755)
-    tag = root.name.rsplit("-", 1)[-1]
-    cluster = Cluster(root=root / "pg", socket_dir=Path("/tmp") / f"georeg-f-{tag}", port=5432,
-                      listen_tcp=False, throwaway=True)
-    cluster.init()
-    cluster.start()
+    with throwaway_cluster("fuzz") as cluster:
+        return _fuzz(cluster, cluster.root.parent, args)
+
+
+def _fuzz(cluster: Cluster, root: Path, args: argparse.Namespace) -> int:
     server = None
     try:
         key_text = generate_key_text()
@@ -159,10 +155,6 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(30)
-        cluster.destroy()
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

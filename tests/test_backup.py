@@ -5,10 +5,8 @@ the restore; grants to a role the new cluster lacks survive."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from cli import main
 from georeg.backup import key_fingerprint, manifest_path
-from georeg.cluster import Cluster
+from georeg.cluster import Cluster, throwaway_cluster
 from georeg.config import API_ROLE, Settings
 from georeg.pii import PiiCipher, generate_key_text
 from tests.helpers import point_in, resident_id
@@ -34,19 +32,8 @@ COMPARED = ("entity", "plot", "account", "township", "grid", "schema_migration")
 @pytest.fixture(scope="module")
 def fresh_cluster() -> Iterator[Cluster]:
     """A second cluster that never saw the schema, the roles or the data."""
-    base = Path("/var/tmp") if os.geteuid() == 0 else Path(tempfile.gettempdir())
-    root = Path(tempfile.mkdtemp(prefix="georeg-restore-", dir=base))
-    root.chmod(0o755)
-    tag = root.name.rsplit("-", 1)[-1]
-    c = Cluster(root=root / "pg", socket_dir=Path("/tmp") / f"georeg-r-{tag}", port=5432,
-                listen_tcp=False, throwaway=True)
-    c.init()
-    c.start()
-    try:
+    with throwaway_cluster("restore") as c:
         yield c
-    finally:
-        c.destroy()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

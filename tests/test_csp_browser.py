@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import playwright.sync_api as playwright_api
 import pytest
 from sqlalchemy import Engine, text
 
@@ -21,12 +20,8 @@ from api.app import create_app
 from georeg.config import Settings
 from georeg.pii import PiiCipher
 from importers import demo
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, Watch, feature_count, serve, wait_ready
+from tests.browser import Watch, feature_count, serve, wait_ready
 from tests.conftest import TEST_PASSWORD
-
-if not Path(CHROMIUM).exists():
-    pytest.fail(f"{CHROMIUM} 不存在：请先运行 make setup（安装 Debian 的 chromium）",
-                pytrace=False)
 
 # Every violation, reported by the page itself (the console message is a second witness).
 RECORD_VIOLATIONS = """
@@ -35,14 +30,6 @@ document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(
     e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' @' + e.sourceFile + ':' +
     e.lineNumber));
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import playwright.sync_api as playwright_api  # a dev dependency: missing fails, not skips
 import pytest
 from shapely.geometry import Point, shape
 from sqlalchemy import Engine, text
@@ -29,8 +28,6 @@ from georeg.coords import wgs84_to_gcj02
 from georeg.pii import PiiCipher
 from importers import demo
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Watch,
     feature_count,
     serve,
@@ -39,20 +36,8 @@ from tests.browser import (
 )
 from tests.conftest import TEST_PASSWORD
 
-if not Path(CHROMIUM).exists():  # `make test` installs it; say so rather than skip quietly
-    pytest.fail(f"{CHROMIUM} 不存在：请先运行 make setup（安装 Debian 的 chromium）",
-                pytrace=False)
-
 TOWNSHIP = "350524100000"
 AMAP = "高德地图（GCJ-02）"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
