@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from cli.base import engine_for, fail, main, step, transaction
 from cli.tls import tls_init
-from georeg.accounts import ROLE_LABELS, Role
 from georeg.config import Settings
+from georeg.roles import ROLE_LABELS, Role
 
+T = TypeVar("T")
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 
 
@@ -69,18 +72,16 @@ def list_cmd(settings: Settings, as_json: bool) -> None:
                               r["township_code"] or "全县", "，".join(flags)]))
 
 
-def _by_username(settings: Settings, username: str, action: str) -> str | None:
-    from georeg import accounts as domain
-
+def _on_account(settings: Settings, username: str, act: Callable[[Any, int], T]) -> T:
+    """`act(conn, account_id)` on the account named `username`, as the command line (the owner)."""
     with transaction(settings) as conn:
-        target = domain.target_by_username(conn, username)
-        if action == "disable":
-            domain.set_active(conn, None, target.id, False)
-        elif action == "enable":
-            domain.set_active(conn, None, target.id, True)
-        elif action == "reset":
-            return domain.reset_password(conn, None, target.id)
-    return None
+        return act(conn, accounts_domain().target_by_username(conn, username).id)
+
+
+def accounts_domain() -> Any:
+    from georeg import accounts as domain  # GeoAlchemy2 behind it: not on every start
+
+    return domain
 
 
 @accounts.command("disable")
@@ -88,7 +89,8 @@ def _by_username(settings: Settings, username: str, action: str) -> str | None:
 @click.pass_obj
 def disable(settings: Settings, username: str) -> None:
     """停用账号：其全部登录与接口密钥随即失效。"""
-    _by_username(settings, username, "disable")
+    _on_account(settings, username,
+                lambda conn, i: accounts_domain().set_active(conn, None, i, False))
     click.echo(f"已停用 {username}")
 
 
@@ -97,7 +99,8 @@ def disable(settings: Settings, username: str) -> None:
 @click.pass_obj
 def enable(settings: Settings, username: str) -> None:
     """重新启用账号。"""
-    _by_username(settings, username, "enable")
+    _on_account(settings, username,
+                lambda conn, i: accounts_domain().set_active(conn, None, i, True))
     click.echo(f"已启用 {username}")
 
 
@@ -106,7 +109,8 @@ def enable(settings: Settings, username: str) -> None:
 @click.pass_obj
 def reset_password(settings: Settings, username: str) -> None:
     """生成一次性新密码（只显示这一次），下次登录须修改；其登录随即失效。"""
-    password = _by_username(settings, username, "reset")
+    password = _on_account(settings, username,
+                           lambda conn, i: accounts_domain().reset_password(conn, None, i))
     click.echo(f"{username} 的新密码（只显示这一次，下次登录须修改）：")
     click.echo(password)
 
@@ -118,11 +122,8 @@ def reset_password(settings: Settings, username: str) -> None:
 @click.pass_obj
 def set_role(settings: Settings, username: str, role: str, township_code: str | None) -> None:
     """修改角色与所属乡镇；其登录随即失效。"""
-    from georeg import accounts as domain
-
-    with transaction(settings) as conn:
-        target = domain.target_by_username(conn, username)
-        domain.set_role(conn, None, target.id, Role(role), township_code)
+    _on_account(settings, username, lambda conn, i: accounts_domain().set_role(
+        conn, None, i, Role(role), township_code))
     where = f"，{township_code}" if township_code else ""
     click.echo(f"{username}：{ROLE_LABELS[Role(role)]}{where}")
 

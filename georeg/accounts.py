@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cache
 from typing import Any
 
@@ -23,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Row, select, text
 
 from georeg.errors import FieldError, Forbidden, InvalidInput, NotFound, ServerBusy
+from georeg.roles import ROLE_LABELS, Role, Scope
 from georeg.tables import account as account_table
 
 _hasher = PasswordHasher()
@@ -46,31 +46,6 @@ def _hashing() -> Iterator[None]:
             yield
     finally:
         _queue.release()
-
-
-class Role(StrEnum):
-    collector = "collector"
-    township_supervisor = "township_supervisor"
-    county_supervisor = "county_supervisor"
-    credit_clerk = "credit_clerk"
-    admin = "admin"
-    service = "service"
-
-
-ROLE_LABELS = {
-    Role.collector: "采集员",
-    Role.township_supervisor: "乡镇监管员",
-    Role.county_supervisor: "县级监管员",
-    Role.credit_clerk: "信用管理员",
-    Role.admin: "系统管理员",
-    Role.service: "服务账号（接口密钥）",
-}
-
-
-class Scope(StrEnum):
-    """What a service account's API keys may do."""
-    read = "read"        # GET requests
-    collect = "collect"  # site point uploads
 
 
 # Roles that see personal numbers in full (every full view is recorded).

@@ -7,13 +7,16 @@ supervisor the records of its own township; nobody else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from georeg.accounts import Account, Role
 from georeg.database import sql_statement
 from georeg.errors import FieldError, Forbidden, InvalidInput
+from georeg.roles import Role
+
+if TYPE_CHECKING:  # the account tables (GeoAlchemy2) stay out of the command line's start
+    from georeg.accounts import Account
 
 # The audited tables (sql/021_audit.sql): row-level, then statement-level.
 ROW_TABLES = ("entity", "plot", "account", "township", "grid", "grid_staff", "sampling_plan",

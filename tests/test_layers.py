@@ -55,3 +55,16 @@ def test_the_scan_finds_sql_where_there_is_some(tmp_path: Path) -> None:
 def test_interfaces_hold_no_sql(path: Path) -> None:
     assert sql_strings(path) == [], "SQL belongs in the domain packages (georeg/, grids/)"
     assert sql_calls(path) == [], "interfaces call domain functions instead of writing SQL"
+
+
+def test_the_command_line_starts_without_the_table_metadata() -> None:
+    """`georeg --help` pays for what `import cli` loads: GeoAlchemy2 and the account tables
+    come in only with the commands that use them (georeg.roles holds the role names)."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, cli; print(sorted(m for m in ('geoalchemy2', "
+         "'georeg.tables', 'georeg.accounts') if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
