@@ -4,7 +4,8 @@
 GEOREG_DATABASE_URL) with the county demo loaded: batches of 5,000 site points through the
 kernel's upload (georeg.collection.geojson.ingest_geojson: staging, checks, flags, township and
 grid, the statement-level triggers), one transaction a batch, as the API runs it. Rounds
-alternate on/off; the toggle (ALTER TABLE ... DISABLE TRIGGER, as the owner) exists only here.
+alternate on/off (bench.security.toggle: ALTER TABLE ... DISABLE TRIGGER, as the owner, in the
+bench only).
 """
 
 from __future__ import annotations
@@ -14,26 +15,14 @@ import json
 import statistics
 import time
 
-from psycopg import sql
 from sqlalchemy import Engine, text
 
 from bench.collection import BATCH, _features
+from bench.security import toggle
 from georeg.accounts import get_account_by_username
 from georeg.collection.geojson import ingest_geojson
 from georeg.config import Settings
 from georeg.database import make_engine, set_scope
-
-# The upload's tables and their audit triggers (sql/021_audit.sql).
-_TABLES = ("site_point", "site_point_rejection", "site_point_conflict")
-
-
-def _toggle(engine: Engine, on: bool) -> None:
-    verb = sql.SQL("ENABLE" if on else "DISABLE")
-    with engine.begin() as conn:
-        for table in _TABLES:
-            for trigger in ("audit_insert", "audit_update", "audit_delete"):
-                conn.execute(text(sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
-                    sql.Identifier(table), verb, sql.Identifier(trigger)).as_string()))
 
 
 def _clear(engine: Engine) -> None:
@@ -54,7 +43,7 @@ def run(engine: Engine, *, points: int = 40_000, rounds: int = 2) -> list[tuple[
         for _ in range(rounds):
             for on in (True, False):
                 _clear(engine)
-                _toggle(engine, on)
+                toggle(engine, row_security=None, audit=on)
                 for body in bodies:
                     started = time.perf_counter()
                     with engine.begin() as conn:
@@ -63,7 +52,7 @@ def run(engine: Engine, *, points: int = 40_000, rounds: int = 2) -> list[tuple[
                         ingest_geojson(conn, body, crs="wgs84", collector=admin)
                     out.append(("on" if on else "off", time.perf_counter() - started))
     finally:
-        _toggle(engine, True)
+        toggle(engine, row_security=None, audit=True)
         _clear(engine)
     return out
 

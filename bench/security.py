@@ -54,23 +54,25 @@ class ReadFigures:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def toggle(engine: Engine, *, row_security: bool, audit: bool) -> None:
-    """Turn row security and the audit triggers on or off on every table that has them."""
-    verb = "ENABLE" if row_security else "DISABLE"
-    trigger_verb = "ENABLE" if audit else "DISABLE"
+def toggle(engine: Engine, *, row_security: bool | None, audit: bool | None) -> None:
+    """Turn row security and the audit trail's recording triggers (audit_row, audit_statement:
+    not the guards that keep it append-only) on or off on every table that has them; None
+    leaves that one as it is."""
     with engine.begin() as conn:
-        rls_tables = conn.execute(text(
-            "SELECT c.oid::regclass::text FROM pg_class c "
-            "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' "
-            "AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)")).scalars().all()
-        for table in rls_tables:
-            conn.execute(text(f"ALTER TABLE {table} {verb} ROW LEVEL SECURITY"))
-        triggers = conn.execute(text(
-            "SELECT t.tgrelid::regclass::text, quote_ident(t.tgname) FROM pg_trigger t "
-            "JOIN pg_proc p ON p.oid = t.tgfoid "
-            "WHERE NOT t.tgisinternal AND p.proname LIKE 'audit%'")).all()
-        for table, name in triggers:
-            conn.execute(text(f"ALTER TABLE {table} {trigger_verb} TRIGGER {name}"))
+        if row_security is not None:
+            verb = "ENABLE" if row_security else "DISABLE"
+            for table in conn.execute(text(
+                    "SELECT c.oid::regclass::text FROM pg_class c "
+                    "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' "
+                    "AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)")).scalars():
+                conn.execute(text(f"ALTER TABLE {table} {verb} ROW LEVEL SECURITY"))
+        if audit is not None:
+            verb = "ENABLE" if audit else "DISABLE"
+            for table, name in conn.execute(text(
+                    "SELECT t.tgrelid::regclass::text, quote_ident(t.tgname) FROM pg_trigger t "
+                    "JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal "
+                    "AND p.proname IN ('audit_row', 'audit_statement')")).all():
+                conn.execute(text(f"ALTER TABLE {table} {verb} TRIGGER {name}"))
 
 
 def read_by_id(host: str, port: int, token: str, ids: list[int], *,

@@ -106,7 +106,9 @@ def transaction(engine: Engine, today: date | None = None) -> Iterator[Connectio
 
 def set_scope(conn: Connection, *, account_id: int, role: str,
               township_code: str | None) -> None:
-    """Tell the database who is asking, for the rest of this transaction (one round trip).
+    """Tell the database who is asking, for the rest of this transaction (one round trip), as
+    the API's session check does (georeg_session_account, sql/019) for code that acts as an
+    account without a session: the tests and benches as georeg_api.
 
     Row-level security and the audit trail read these through georeg_account_id(),
     georeg_role() and georeg_township() (sql/018_request_scope.sql)."""
